@@ -1,0 +1,43 @@
+/*
+ * passwd -- password hashes through libxcrypt.
+ * Accepted: bcrypt ($2b$, $2y$, $2a$), SHA-512 ($6$), SHA-256 ($5$),
+ * yescrypt ($y$), bare or with Dovecot's scheme prefixes {BLF-CRYPT},
+ * {SHA512-CRYPT}, {SHA256-CRYPT}, {CRYPT}; {PLAIN} only when allowed.
+ * Comparison is in constant time. Weak or unknown schemes (DES, MD5,
+ * {PLAIN} when not allowed) are refused as errors, not as mismatches.
+ */
+#ifndef PASSWD_H
+#define PASSWD_H
+
+#include <stddef.h>
+
+#define PASSWD_ALLOW_PLAIN	0x01
+
+/* 1 the password matches, 0 it does not, -1 hash unusable (errno EINVAL). */
+int	passwd_verify(const char *hash, const char *password, int flags);
+
+/*
+ * Hashes password with scheme "yescrypt" (default when NULL), "bcrypt",
+ * "sha512-crypt" or "sha256-crypt" and a fresh salt; with prefix set the
+ * Dovecot form ({CRYPT}, {BLF-CRYPT}, {SHA512-CRYPT}, {SHA256-CRYPT}).
+ * 0, or -1 with err.
+ */
+int	passwd_hash(const char *scheme, const char *password, int prefix,
+	    char *out, size_t outlen, char *err, size_t errlen);
+
+/*
+ * The hash of user in a passwd table value: the first white-space or ':'
+ * separated field after an optional "user:" (Dovecot passwd-file lines).
+ * Copies it into hash. 1, 0 no such user, -1 error.
+ */
+struct table;
+int	passwd_lookup(struct table *, const char *user, char *hash, size_t hashlen);
+
+/*
+ * Checks user/password against a table: 1 ok, 0 refused (unknown user or
+ * wrong password, indistinguishable and taking the same time), -1 error.
+ */
+int	passwd_check(struct table *, const char *user, const char *password,
+	    int flags);
+
+#endif

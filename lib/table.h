@@ -1,0 +1,39 @@
+/*
+ * table -- lookup tables with one syntax in every program:
+ *   inline list:  `a, b, c`            (keys only; the value is "")
+ *   inline map:   `k1 = v1, k2 = v2`   (split at the first '=' of an item;
+ *                                       optional surrounding { })
+ *   file table:   `file:/path`         lines of `key<white space>value`,
+ *                 OpenSMTPD's format: '#' comments, blank lines ignored,
+ *                 a key alone is a list item, "key: value" (aliases(5)
+ *                 style) accepted; the value is the rest of the line,
+ *                 trimmed. A file table is re-read when its mtime, size or
+ *                 inode changes (checked at most once a second).
+ * Keys are compared exactly; callers lowercase what is case-insensitive
+ * (domains). Lookups return 1 found, 0 not found, -1 error (errno).
+ */
+#ifndef TABLE_H
+#define TABLE_H
+
+#include <stddef.h>
+
+struct table;
+
+/* Opens spec. 0, or -1 with "what: why" in err. */
+int	table_open(struct table **tp, const char *spec, char *err, size_t errlen);
+void	table_close(struct table *);
+/* 1 found (value copied into val, NUL-terminated; truncation is -1 ERANGE),
+ * 0 not found, -1 error. val may be NULL to test membership. */
+int	table_lookup(struct table *, const char *key, char *val, size_t vallen);
+/* Calls fn for each entry in file order; stops when fn returns non-zero
+ * and returns that value. */
+int	table_foreach(struct table *, int (*fn)(const char *key,
+	    const char *val, void *arg), void *arg);
+/* Number of entries (after a refresh). */
+size_t	table_count(struct table *);
+/* The spec it was opened with. */
+const char *table_spec(const struct table *);
+/* Forces a re-read of a file table now: 0, or -1 with err (old content kept). */
+int	table_reload(struct table *, char *err, size_t errlen);
+
+#endif

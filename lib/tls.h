@@ -1,0 +1,54 @@
+/*
+ * tls -- every use of OpenSSL is in tls.c. TLS 1.2 minimum, no weak
+ * ciphers, verification on by default. Servers choose a certificate by
+ * SNI among several (RSA and ECDSA keys both work). Private keys that
+ * others can read are refused at load time.
+ */
+#ifndef TLS_H
+#define TLS_H
+
+#include <stddef.h>
+
+struct tls_ctx;
+struct tls_conn;
+
+/* A server context with no certificate yet. NULL with err. */
+struct tls_ctx *tls_server_new(char *err, size_t errlen);
+/*
+ * Adds a certificate chain and key (PEM). hostname NULL makes it the
+ * default; otherwise it is chosen when SNI names hostname (or a name in
+ * the certificate's SAN when hostname is "*"). 0, or -1 with err
+ * ("key.pem: readable by others (mode 0644)", "cert.pem: key does not match").
+ */
+int	tls_server_add_cert(struct tls_ctx *, const char *hostname,
+	    const char *certfile, const char *keyfile, char *err, size_t errlen);
+/*
+ * A client context: cafile NULL uses the system store; verify 0 skips
+ * certificate checks (callers warn loudly). NULL with err.
+ */
+struct tls_ctx *tls_client_new(const char *cafile, int verify, char *err,
+	    size_t errlen);
+void	tls_ctx_free(struct tls_ctx *);
+
+/*
+ * Handshakes on a connected socket fd (blocking with timeout_ms).
+ * Client: servername is sent as SNI and checked against the certificate.
+ * Returns the connection or NULL with err. The fd stays the caller's.
+ */
+struct tls_conn *tls_accept(struct tls_ctx *, int fd, int timeout_ms, char *err,
+	    size_t errlen);
+struct tls_conn *tls_connect(struct tls_ctx *, int fd, const char *servername,
+	    int timeout_ms, char *err, size_t errlen);
+/* >0 bytes, 0 clean EOF, -1 error (errno; EAGAIN when it would block). */
+long	tls_read(struct tls_conn *, void *, size_t);
+long	tls_write(struct tls_conn *, const void *, size_t);
+/* 1 when bytes are decrypted and waiting inside OpenSSL. */
+int	tls_pending(struct tls_conn *);
+/* Describes the session: "TLSv1.3 TLS_AES_256_GCM_SHA384". */
+const char *tls_info(struct tls_conn *, char *buf, size_t len);
+/* The SNI name the client sent, or NULL. */
+const char *tls_servername(struct tls_conn *);
+/* Sends close_notify (best effort) and frees. */
+void	tls_close(struct tls_conn *);
+
+#endif

@@ -1,0 +1,515 @@
+/*
+ * maildir -- making Maildirs and Maildir++ folders, durable delivery into
+ * them, and reading their file names. See maildir.h for the contract.
+ *
+ * Delivery costs one open, a few large writes, one fsync of the file, one
+ * link, one unlink and one fsync of the target directory: the message is
+ * never visible in new/ before its bytes are on disk, and a failure after
+ * the link takes the name back out of new/.
+ */
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "maildir.h"
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+	int	saved = errno;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+/* Formats into dst; -1 with ENAMETOOLONG when it does not fit. */
+static int
+pathfmt(char *dst, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+pathfmt(char *dst, size_t size, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(dst, size, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+mkdir_ok(const char *path)
+{
+	struct stat	st;
+
+	if (mkdir(path, 0700) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -1;
+	if (stat(path, &st) == -1)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
+int
+maildir_make(const char *path, char *err, size_t errlen)
+{
+	static const char *const sub[] = { "tmp", "new", "cur" };
+	char	p[4096];
+	size_t	i;
+
+	if (path == NULL || *path == '\0') {
+		errno = EINVAL;
+		seterr(err, errlen, "maildir: empty path");
+		return -1;
+	}
+	if (mkdir_ok(path) == -1) {
+		seterr(err, errlen, "%s: mkdir: %s", path, strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+		if (pathfmt(p, sizeof(p), "%s/%s", path, sub[i]) == -1 ||
+		    mkdir_ok(p) == -1) {
+			seterr(err, errlen, "%s/%s: mkdir: %s", path, sub[i],
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+maildir_folder_name_ok(const char *name)
+{
+	const unsigned char	*p;
+	size_t			 n;
+
+	if (name == NULL || *name == '\0' || *name == '.')
+		return 0;
+	n = strlen(name);
+	if (n > 200 || name[n - 1] == '.')
+		return 0;
+	if (strstr(name, "..") != NULL)
+		return 0;
+	for (p = (const unsigned char *)name; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\')
+			return 0;
+	return 1;
+}
+
+int
+maildir_make_folder(const char *root, const char *name, char *err,
+    size_t errlen)
+{
+	char	path[4096], p[4096];
+	int	fd;
+
+	if (!maildir_folder_name_ok(name)) {
+		errno = EINVAL;
+		seterr(err, errlen, "%s: bad folder name", name ? name : "");
+		return -1;
+	}
+	if (pathfmt(path, sizeof(path), "%s/.%s", root, name) == -1 ||
+	    pathfmt(p, sizeof(p), "%s/maildirfolder", path) == -1) {
+		seterr(err, errlen, "%s/.%s: %s", root, name, strerror(errno));
+		return -1;
+	}
+	if (maildir_make(path, err, errlen) == -1)
+		return -1;
+	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1) {
+		seterr(err, errlen, "%s: open: %s", p, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* The host part of unique names: '/' and ':' escaped as Dovecot does. */
+static void
+hostpart(char *dst, size_t size)
+{
+	char	h[256], *d = dst, *end = dst + size - 1;
+	size_t	i;
+
+	if (gethostname(h, sizeof(h)) == -1 || h[0] == '\0')
+		memcpy(h, "localhost", sizeof("localhost"));
+	h[sizeof(h) - 1] = '\0';
+	for (i = 0; h[i] != '\0' && d < end; i++) {
+		if (h[i] == '/' || h[i] == ':') {
+			if (end - d < 4)
+				break;
+			memcpy(d, h[i] == '/' ? "\\057" : "\\072", 4);
+			d += 4;
+		} else
+			*d++ = h[i];
+	}
+	*d = '\0';
+}
+
+static unsigned long long
+randomness(void)
+{
+	unsigned long long	r = 0;
+	struct timeval		tv;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		gettimeofday(&tv, NULL);
+		r ^= ((unsigned long long)tv.tv_usec << 32) ^
+		    (unsigned long long)getpid() ^ (unsigned long long)(size_t)&r;
+	}
+	return r;
+}
+
+int
+maildir_tmp_open(struct maildir_tmp *t, const char *maildir, char *err,
+    size_t errlen)
+{
+	static unsigned long	counter;
+	static char		host[128];
+	struct timeval		tv;
+	char			path[4096 + 300];
+	int			tries;
+
+	t->fd = -1;
+	t->base[0] = '\0';
+	t->size = t->wsize = 0;
+	t->pending_cr = 0;
+	t->wlen = 0;
+	if (maildir == NULL || strlen(maildir) >= sizeof(t->dir)) {
+		errno = ENAMETOOLONG;
+		seterr(err, errlen, "%s: maildir path too long",
+		    maildir ? maildir : "");
+		return -1;
+	}
+	memcpy(t->dir, maildir, strlen(maildir) + 1);
+	if (host[0] == '\0')
+		hostpart(host, sizeof(host));
+	for (tries = 0; tries < 10; tries++) {
+		gettimeofday(&tv, NULL);
+		if (pathfmt(t->base, sizeof(t->base), "%lld.M%ldP%ldQ%luR%016llx.%s",
+		    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
+		    ++counter, randomness(), host) == -1 ||
+		    pathfmt(path, sizeof(path), "%s/tmp/%s", t->dir,
+		    t->base) == -1) {
+			seterr(err, errlen, "%s/tmp: name too long", t->dir);
+			t->base[0] = '\0';
+			return -1;
+		}
+		t->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, 0600);
+		if (t->fd != -1)
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	seterr(err, errlen, "%s: open: %s", path, strerror(errno));
+	t->base[0] = '\0';
+	return -1;
+}
+
+static int
+flush(struct maildir_tmp *t, char *err, size_t errlen)
+{
+	size_t	off = 0;
+	ssize_t	n;
+
+	while (off < t->wlen) {
+		n = write(t->fd, t->wbuf + off, t->wlen - off);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			seterr(err, errlen, "%s/tmp/%s: write: %s", t->dir,
+			    t->base, strerror(errno));
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	t->wlen = 0;
+	return 0;
+}
+
+static int
+put(struct maildir_tmp *t, const char *p, size_t n, char *err, size_t errlen)
+{
+	size_t	k;
+
+	while (n > 0) {
+		if (t->wlen == sizeof(t->wbuf) && flush(t, err, errlen) == -1)
+			return -1;
+		k = sizeof(t->wbuf) - t->wlen;
+		if (k > n)
+			k = n;
+		memcpy(t->wbuf + t->wlen, p, k);
+		t->wlen += k;
+		t->size += k;
+		p += k;
+		n -= k;
+	}
+	return 0;
+}
+
+int
+maildir_tmp_write(struct maildir_tmp *t, const void *data, size_t len,
+    char *err, size_t errlen)
+{
+	const char		*p = data, *end = p + len, *cr, *q;
+	unsigned long long	 before = t->size, lf = 0;
+
+	if (t->fd == -1) {
+		errno = EBADF;
+		seterr(err, errlen, "maildir: write to a closed temp file");
+		return -1;
+	}
+	if (len == 0)
+		return 0;
+	/* W counts every LF twice (as CRLF); LFs pass through unchanged. */
+	for (q = p; (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++)
+		lf++;
+	if (t->pending_cr) {
+		t->pending_cr = 0;
+		if (*p != '\n' && put(t, "\r", 1, err, errlen) == -1)
+			return -1;
+	}
+	while (p < end) {
+		cr = memchr(p, '\r', (size_t)(end - p));
+		if (cr == NULL) {
+			if (put(t, p, (size_t)(end - p), err, errlen) == -1)
+				return -1;
+			break;
+		}
+		if (put(t, p, (size_t)(cr - p), err, errlen) == -1)
+			return -1;
+		if (cr + 1 == end) {
+			/* Decided by the next chunk (or kept at commit). */
+			t->pending_cr = 1;
+			p = end;
+		} else if (cr[1] == '\n') {
+			p = cr + 1;	/* drop the CR, keep the LF */
+		} else {
+			if (put(t, "\r", 1, err, errlen) == -1)
+				return -1;
+			p = cr + 1;
+		}
+	}
+	t->wsize += (t->size - before) + lf;
+	return 0;
+}
+
+static int
+dirsync(const char *dir, char *err, size_t errlen)
+{
+	int	fd;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1) {
+		seterr(err, errlen, "%s: open: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (fsync(fd) == -1) {
+		seterr(err, errlen, "%s: fsync: %s", dir, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+flags_ok(const char *f)
+{
+	for (; *f != '\0'; f++)
+		if (*f < 0x21 || *f > 0x7e || *f == '/' || *f == ':' ||
+		    *f == ',' || (f[1] != '\0' && f[1] <= f[0]))
+			return 0;
+	return 1;
+}
+
+int
+maildir_tmp_commit(struct maildir_tmp *t, const char *flags, char *name_r,
+    size_t namelen, char *err, size_t errlen)
+{
+	char	tmp[4096 + 300], dst[4096 + 400], dir[4096 + 8];
+	char	name[400];
+	int	fd, r;
+
+	if (t->fd == -1) {
+		errno = EBADF;
+		seterr(err, errlen, "maildir: commit of a closed temp file");
+		return -1;
+	}
+	if (flags != NULL && (strlen(flags) > 60 || !flags_ok(flags))) {
+		errno = EINVAL;
+		seterr(err, errlen, "maildir: bad flags \"%s\"", flags);
+		goto fail;
+	}
+	if (t->pending_cr) {
+		t->pending_cr = 0;
+		if (put(t, "\r", 1, err, errlen) == -1)
+			goto fail;
+		t->wsize++;
+	}
+	if (flush(t, err, errlen) == -1)
+		goto fail;
+	if (fsync(t->fd) == -1) {
+		seterr(err, errlen, "%s/tmp/%s: fsync: %s", t->dir, t->base,
+		    strerror(errno));
+		goto fail;
+	}
+	fd = t->fd;
+	t->fd = -1;
+	if (close(fd) == -1) {
+		seterr(err, errlen, "%s/tmp/%s: close: %s", t->dir, t->base,
+		    strerror(errno));
+		goto fail;
+	}
+	if (flags != NULL)
+		r = pathfmt(name, sizeof(name), "%s,S=%llu,W=%llu:2,%s",
+		    t->base, t->size, t->wsize, flags);
+	else
+		r = pathfmt(name, sizeof(name), "%s,S=%llu,W=%llu", t->base,
+		    t->size, t->wsize);
+	if (r == -1 ||
+	    pathfmt(tmp, sizeof(tmp), "%s/tmp/%s", t->dir, t->base) == -1 ||
+	    pathfmt(dir, sizeof(dir), "%s/%s", t->dir,
+	    flags != NULL ? "cur" : "new") == -1 ||
+	    pathfmt(dst, sizeof(dst), "%s/%s", dir, name) == -1) {
+		seterr(err, errlen, "%s: name too long", t->dir);
+		goto fail;
+	}
+	if (link(tmp, dst) == -1) {
+		if (errno != EPERM && errno != ENOSYS && errno != EOPNOTSUPP &&
+		    errno != EMLINK) {
+			seterr(err, errlen, "%s: link: %s", dst, strerror(errno));
+			goto fail;
+		}
+		/* No hard links here (some FUSE and network file systems). */
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst,
+		    RENAME_NOREPLACE) == -1) {
+			seterr(err, errlen, "%s: rename: %s", dst,
+			    strerror(errno));
+			goto fail;
+		}
+	} else
+		(void)unlink(tmp);
+	if (dirsync(dir, err, errlen) == -1) {
+		/* Not durable: take it back so the sender retries. */
+		(void)unlink(dst);
+		goto fail;
+	}
+	t->base[0] = '\0';
+	/* Delivered even when name_r is too small: it gets a prefix. */
+	if (name_r != NULL && namelen > 0)
+		(void)str_lcpy(name_r, name, namelen);
+	return 0;
+fail:
+	maildir_tmp_abort(t);
+	return -1;
+}
+
+void
+maildir_tmp_abort(struct maildir_tmp *t)
+{
+	char	tmp[4096 + 300];
+	int	saved = errno;
+
+	if (t->fd != -1) {
+		close(t->fd);
+		t->fd = -1;
+	}
+	if (t->base[0] != '\0' &&
+	    pathfmt(tmp, sizeof(tmp), "%s/tmp/%s", t->dir, t->base) == 0)
+		(void)unlink(tmp);
+	t->base[0] = '\0';
+	t->wlen = 0;
+	errno = saved;
+}
+
+static int
+parse_num(const char *p, const char **endp, long long *r)
+{
+	long long	v = 0;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (0x7fffffffffffffffLL - 9) / 10)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	*endp = p;
+	*r = v;
+	return 0;
+}
+
+int
+maildir_parse_name(const char *name, struct maildir_name *mn)
+{
+	const char	*p, *q;
+	size_t		 n;
+	long long	 v;
+
+	mn->base[0] = '\0';
+	mn->size = mn->wsize = -1;
+	mn->flags[0] = '\0';
+	if (name == NULL || *name == '\0' || *name == '.' ||
+	    strchr(name, '/') != NULL)
+		return -1;
+	n = strcspn(name, ",:");
+	if (n == 0 || n >= sizeof(mn->base))
+		return -1;
+	memcpy(mn->base, name, n);
+	mn->base[n] = '\0';
+	p = name + n;
+	while (*p == ',') {
+		p++;
+		if ((p[0] == 'S' || p[0] == 'W') && p[1] == '=' &&
+		    parse_num(p + 2, &q, &v) == 0 && (*q == ',' || *q == ':' ||
+		    *q == '\0')) {
+			if (p[0] == 'S')
+				mn->size = v;
+			else
+				mn->wsize = v;
+			p = q;
+			continue;
+		}
+		/* Another field (Dovecot's ,M=, etc.): skipped. */
+		p += strcspn(p, ",:");
+	}
+	if (*p == ':') {
+		if (p[1] != '2' || p[2] != ',')
+			return -1;
+		p += 3;
+		if (str_lcpy(mn->flags, p, sizeof(mn->flags)) >=
+		    sizeof(mn->flags))
+			return -1;
+	}
+	return 0;
+}

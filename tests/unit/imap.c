@@ -40,12 +40,12 @@ main(void)
 	time_t			 t;
 	uint32_t		 v[] = { 1, 2, 3, 5, 7, 8 };
 
-	T_EQ_INT(parse("a1 LOGIN \"jo\\\"e\" {3}\r\nx\0y", &a, err), 0,
+	T_EQ_INT(parse("a1 LOGIN \"jo\\\"e\" {1}\r\nx", &a, err), 0,
 	    "command with quoted and literal");
 	T_EQ_INT(a.n, 4, "four arguments");
 	T_EQ_STR(a.v[2].str, "jo\"e", "quoted unescaped");
 	T_EQ_INT(a.v[3].type, IMAP_LITERAL, "literal type");
-	T_EQ_INT(a.v[3].len, 1, "literal cut at the string end? (len 1 up to NUL)");
+	T_EQ_INT(a.v[3].len, 1, "literal length");
 	imap_args_free(&a);
 
 	T_EQ_INT(imap_parse("a {3}\r\nx\0y", 10, 0, &a, err, sizeof(err)), 0,
@@ -63,7 +63,7 @@ main(void)
 	imap_args_free(&a);
 
 	T_EQ_INT(parse("a STORE 1 +FLAGS (\\Seen \\Deleted)", &a, err), 0, "flags");
-	T_EQ_STR(a.v[3].list[0].str, "\\Seen", "flag atom");
+	T_EQ_STR(a.v[4].list[0].str, "\\Seen", "flag atom");
 	imap_args_free(&a);
 
 	T_EQ_INT(parse("a LIST \"\" *", &a, err), 0, "list wildcard");
@@ -133,7 +133,7 @@ main(void)
 	T_EQ_STR(b.data, "\"a\\\"b\"", "quote escapes");
 	buf_reset(&b);
 	imap_quote(&b, "a\nb", 3);
-	T_EQ_STR(b.data, "{3}\r\na\nb", "newline makes a literal");
+	T_OK(strcmp(b.data, "{3}\r\na\nb") == 0, "newline makes a literal");
 	buf_reset(&b);
 	imap_astring(&b, "INBOX", 5);
 	T_EQ_STR(b.data, "INBOX", "astring atom");

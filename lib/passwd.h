@@ -12,9 +12,19 @@
 #include <stddef.h>
 
 #define PASSWD_ALLOW_PLAIN	0x01
+/* Longer passwords never verify and are not hashed (libxcrypt's limit). */
+#define PASSWD_MAXLEN		511
 
-/* 1 the password matches, 0 it does not, -1 hash unusable (errno EINVAL). */
+/*
+ * 1 the password matches, 0 it does not, -1 hash unusable (errno EINVAL).
+ * A locked hash (starting with '!' or '*', after any prefix) is 0.
+ */
 int	passwd_verify(const char *hash, const char *password, int flags);
+/*
+ * Why passwd_verify cannot use hash with these flags ("MD5-crypt ($1$) is
+ * weak and refused", ...): a static string, or NULL when it can.
+ */
+const char *passwd_why(const char *hash, int flags);
 
 /*
  * Hashes password with scheme "yescrypt" (default when NULL), "bcrypt",

@@ -51,4 +51,25 @@ const char *tls_servername(struct tls_conn *);
 /* Sends close_notify (best effort) and frees. */
 void	tls_close(struct tls_conn *);
 
+/*
+ * Additions (helper "tls"). The calls above never block: the fd stays
+ * blocking (its flags are not touched) and the library reads and writes
+ * it with MSG_DONTWAIT | MSG_NOSIGNAL (poll-guarded read/write on pipes),
+ * so tls_read and tls_write return -1 EAGAIN instead of blocking, and
+ * writes to a closed peer give EPIPE, never SIGPIPE.
+ */
+/* tls_accept and tls_connect over two fds (inetd mode: 0 and 1). */
+struct tls_conn *tls_accept_fds(struct tls_ctx *, int rfd, int wfd,
+	    int timeout_ms, char *err, size_t errlen);
+struct tls_conn *tls_connect_fds(struct tls_ctx *, int rfd, int wfd,
+	    const char *servername, int timeout_ms, char *err, size_t errlen);
+/* After EAGAIN: the poll(2) events to wait for (POLLIN or POLLOUT). */
+int	tls_want(const struct tls_conn *);
+/* Decrypted bytes waiting inside OpenSSL. */
+size_t	tls_pending_bytes(const struct tls_conn *);
+/* Text of the last fatal error on the connection ("" when none). */
+const char *tls_error(const struct tls_conn *);
+/* 1 when the handshake resumed an earlier session (ticket or cache). */
+int	tls_session_reused(struct tls_conn *);
+
 #endif

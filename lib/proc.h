@@ -28,18 +28,32 @@ struct proc_opts {
 	const char	*dir;		/* chdir here, or NULL */
 };
 
-/* Starts argv[0] (a path). 0, or -1 with err. opts may be NULL. */
+/*
+ * Starts argv[0] (an absolute path; no PATH search). 0, or -1 with err,
+ * which includes failures in the child before exec (chdir, the id switch,
+ * exec itself). opts may be NULL. The child gets default signal handling
+ * and no descriptors but 0, 1, 2. A setid switch to uid 0 is refused.
+ */
 int	proc_spawn(struct proc *, char *const argv[], int flags,
 	    const struct proc_opts *, char *err, size_t errlen);
 /*
  * Waits at most timeout_ms (-1: forever); on timeout kills the child
  * (SIGTERM, then SIGKILL) and returns EX_TEMPFAIL. Returns the exit
  * status, or 128+signal, or -1 on error. Closes the pipes still open.
+ * The child runs in its own process group, and the kills go to the whole
+ * group. The stdin pipe is closed first; what the child still writes to
+ * stdout/stderr pipes is read and thrown away, so it cannot block on a
+ * full pipe. SIGCHLD must not be ignored (the child must stay waitable).
  */
 int	proc_wait(struct proc *, int timeout_ms);
-/* Short name of a sysexits code: "EX_TEMPFAIL", or "exit N". */
+/* Short name of a sysexits code: "EX_TEMPFAIL", "signal N" (128+N), or
+ * "exit N". */
 const char *proc_exitname(int status);
-/* 1 when the status means "try again later" (75, signals, unknown). */
+/*
+ * 1 when the status means "try again later": 75, EX_OSERR, EX_CONFIG (an
+ * administrator can fix it; the mail should wait), signals, -1, and any
+ * code that is not a sysexits code. Other sysexits codes are permanent.
+ */
 int	proc_exit_temporary(int status);
 
 #endif

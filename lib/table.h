@@ -2,13 +2,17 @@
  * table -- lookup tables with one syntax in every program:
  *   inline list:  `a, b, c`            (keys only; the value is "")
  *   inline map:   `k1 = v1, k2 = v2`   (split at the first '=' of an item;
- *                                       optional surrounding { })
+ *                                       optional surrounding { }; a key or
+ *                                       value may be "quoted" to hold ','
+ *                                       or '=', with \" and \\ inside)
  *   file table:   `file:/path`         lines of `key<white space>value`,
  *                 OpenSMTPD's format: '#' comments, blank lines ignored,
  *                 a key alone is a list item, "key: value" (aliases(5)
  *                 style) accepted; the value is the rest of the line,
  *                 trimmed. A file table is re-read when its mtime, size or
- *                 inode changes (checked at most once a second).
+ *                 inode changes (checked at most once a second); a
+ *                 re-read that fails keeps the old content (table_error).
+ * A key repeated in one table is an error (file:line names both).
  * Keys are compared exactly; callers lowercase what is case-insensitive
  * (domains). Lookups return 1 found, 0 not found, -1 error (errno).
  */
@@ -35,5 +39,14 @@ size_t	table_count(struct table *);
 const char *table_spec(const struct table *);
 /* Forces a re-read of a file table now: 0, or -1 with err (old content kept). */
 int	table_reload(struct table *, char *err, size_t errlen);
+/*
+ * Re-reads a file table if it changed on disk (checked at most once a
+ * second; lookups, foreach and count call it). 0 when current, -1 with
+ * err when the last re-read failed (the old content is still served).
+ * Daemons may call it from a timer to log the failure.
+ */
+int	table_refresh(struct table *, char *err, size_t errlen);
+/* Why the last re-read of a file table failed, or NULL. */
+const char *table_error(const struct table *);
 
 #endif

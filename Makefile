@@ -57,7 +57,7 @@ $(LIBMAIL): $(LIB_OBJ)
 	ar rcs $@ $(LIB_OBJ)
 
 .SECONDEXPANSION:
-$(BUILD)/bin/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard cmd/$$*/*.c)) $(LIBMAIL)
+$(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard cmd/$$*/*.c)))) $(LIBMAIL)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(LIBMAIL) $(call prog_libs,$*) $(LIBS_LDFLAGS)
 

@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "passwd.h"
+#include "table.h"
 
 /* The crypt(3) identifiers we verify, and what each is called. */
 static const struct ident {
@@ -64,6 +65,14 @@ static const struct prefix {
 };
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+
+/*
+ * A yescrypt hash (libxcrypt's default cost) of a random password nobody
+ * knows: what an unknown user's password is checked against when the
+ * table has no usable hash to borrow.
+ */
+static const char dummy_hash[] =
+    "$y$j9T$zL4bpku95agE2x3R5g8yP/$8oMHtO5IGtoG.sY0POgNzPNB1964wuFOnRrRf.PayP/";
 
 static const struct ident *
 find_ident(const char *h)
@@ -213,6 +222,14 @@ find_scheme(const char *name)
 	return NULL;
 }
 
+const char *
+passwd_scheme(const char *name)
+{
+	const struct scheme	*s;
+
+	return (s = find_scheme(name)) ? s->name : NULL;
+}
+
 int
 passwd_hash(const char *scheme, const char *password, int prefix,
     char *out, size_t outlen, char *err, size_t errlen)
@@ -262,4 +279,86 @@ passwd_hash(const char *scheme, const char *password, int prefix,
 	explicit_bzero(cd, sizeof(*cd));
 	free(cd);
 	return rc;
+}
+
+/* The hash field of a table value: see passwd.h. NULL when too long. */
+static const char *
+hash_field(const char *user, const char *val, char *hash, size_t hashlen)
+{
+	size_t	ul = strlen(user), n;
+
+	while (*val == ' ' || *val == '\t')
+		val++;
+	if (strncmp(val, user, ul) == 0 && val[ul] == ':')
+		val += ul + 1;
+	n = strcspn(val, " \t:");
+	if (n >= hashlen)
+		return NULL;
+	memcpy(hash, val, n);
+	hash[n] = '\0';
+	return hash;
+}
+
+int
+passwd_lookup(struct table *t, const char *user, char *hash, size_t hashlen)
+{
+	char	val[2048];
+	int	r;
+
+	if ((r = table_lookup(t, user, val, sizeof(val))) != 1)
+		return r;
+	if (hash_field(user, val, hash, hashlen) == NULL) {
+		explicit_bzero(val, sizeof(val));
+		errno = ERANGE;
+		return -1;
+	}
+	explicit_bzero(val, sizeof(val));
+	return 1;
+}
+
+struct borrow {
+	char	hash[CRYPT_OUTPUT_SIZE];
+	int	flags;
+};
+
+static int
+borrow_one(const char *key, const char *val, void *arg)
+{
+	struct borrow	*b = arg;
+	char		 h[CRYPT_OUTPUT_SIZE];
+
+	if (hash_field(key, val, h, sizeof(h)) == NULL || *h == '!' ||
+	    *h == '*' || passwd_why(h, b->flags) != NULL)
+		return 0;
+	memcpy(b->hash, h, sizeof(b->hash));
+	return 1;
+}
+
+int
+passwd_check(struct table *t, const char *user, const char *password,
+    int flags)
+{
+	struct borrow	b;
+	char		hash[CRYPT_OUTPUT_SIZE + 32];
+	int		r;
+
+	r = passwd_lookup(t, user, hash, sizeof(hash));
+	if (r == 1) {
+		r = passwd_verify(hash, password, flags);
+		explicit_bzero(hash, sizeof(hash));
+		return r;
+	}
+	if (r == -1)
+		return -1;
+	/*
+	 * Unknown user: spend the time a wrong password would cost, on a
+	 * hash of the scheme and cost the table uses (its first usable
+	 * one), so timing does not tell which users exist.
+	 */
+	b.flags = flags;
+	if (table_foreach(t, borrow_one, &b) != 1)
+		str_lcpy(b.hash, dummy_hash, sizeof(b.hash));
+	(void)passwd_verify(b.hash, password, flags);
+	explicit_bzero(&b, sizeof(b));
+	return 0;
 }

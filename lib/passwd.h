@@ -36,6 +36,14 @@ int	passwd_hash(const char *scheme, const char *password, int prefix,
 	    char *out, size_t outlen, char *err, size_t errlen);
 
 /*
+ * The canonical name ("yescrypt", "bcrypt", "sha512-crypt", "sha256-crypt")
+ * of a scheme passwd_hash makes, given that name or Dovecot's (CRYPT,
+ * BLF-CRYPT, SHA512-CRYPT, SHA256-CRYPT), case-insensitive; NULL gives
+ * the default; NULL when unknown.
+ */
+const char *passwd_scheme(const char *name);
+
+/*
  * The hash of user in a passwd table value: the first white-space or ':'
  * separated field after an optional "user:" (Dovecot passwd-file lines).
  * Copies it into hash. 1, 0 no such user, -1 error.

@@ -1,9 +1,13 @@
 /* Unit tests for lib/passwd. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "passwd.h"
+#include "table.h"
 #include "t.h"
 
 /* Hashes of "pw" made by the real programs (Debian 12). */
@@ -41,6 +45,148 @@ roundtrip(const char *scheme, int prefix, const char *start)
 	    sizeof(err));
 	T_OK(strcmp(h, h2) != 0, "two hashes of %s differ (fresh salt)",
 	    scheme ? scheme : "yescrypt");
+}
+
+static double
+now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double	x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median time of passwd_check(user, pw) over n runs. */
+static double
+median_check(struct table *t, const char *user, const char *pw, int want)
+{
+	double	d[7], t0;
+	int	i, bad = 0;
+
+	for (i = 0; i < 7; i++) {
+		t0 = now();
+		if (passwd_check(t, user, pw, 0) != want)
+			bad++;
+		d[i] = now() - t0;
+	}
+	T_EQ_INT(bad, 0, "passwd_check results while timing");
+	qsort(d, 7, sizeof(d[0]), cmp_double);
+	return d[3];
+}
+
+static struct table *
+file_table(const char *dir, const char *name, const char *content)
+{
+	struct table	*t;
+	char		 path[512], spec[600], err[256];
+	FILE		*f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((f = fopen(path, "w")) == NULL)
+		return NULL;
+	fputs(content, f);
+	fclose(f);
+	snprintf(spec, sizeof(spec), "file:%s", path);
+	if (table_open(&t, spec, err, sizeof(err)) == -1) {
+		printf("# %s\n", err);
+		return NULL;
+	}
+	return t;
+}
+
+/* Lookups and checks over file tables, and their timing. */
+static void
+tables(void)
+{
+	struct table	*t;
+	char		 dir[] = "/tmp/passwd-unit.XXXXXX", h[512], cmd[600];
+	double		 known, unknown;
+
+	if (mkdtemp(dir) == NULL) {
+		T_OK(0, "mkdtemp");
+		return;
+	}
+	t = file_table(dir, "creds",
+	    "# OpenSMTPD credentials\n"
+	    "alice\t" SMTPCTL_SHA512 "\n"
+	    "bob: " DOVEADM_BLF "\n"
+	    "carol " DOVEADM_SHA512 " extra fields\n"
+	    "dave abzlUXK5ed5rs\n"
+	    "erin {PLAIN}pw\n");
+	T_OK(t != NULL, "file table opens");
+	if (t == NULL)
+		return;
+	T_EQ_INT(passwd_lookup(t, "alice", h, sizeof(h)), 1, "lookup alice");
+	T_EQ_STR(h, SMTPCTL_SHA512, "alice's hash");
+	T_EQ_INT(passwd_lookup(t, "carol", h, sizeof(h)), 1, "lookup carol");
+	T_EQ_STR(h, DOVEADM_SHA512, "first field only");
+	T_EQ_INT(passwd_lookup(t, "nobody", h, sizeof(h)), 0, "lookup unknown");
+	errno = 0;
+	T_EQ_INT(passwd_lookup(t, "alice", h, 20), -1, "small buffer is -1");
+	T_EQ_INT(errno, ERANGE, "small buffer is ERANGE");
+
+	T_EQ_INT(passwd_check(t, "alice", "pw", 0), 1, "alice with pw");
+	T_EQ_INT(passwd_check(t, "alice", "px", 0), 0, "alice wrong");
+	T_EQ_INT(passwd_check(t, "bob", "pw", 0), 1, "bob (aliases style)");
+	T_EQ_INT(passwd_check(t, "carol", "pw", 0), 1, "carol (prefixed)");
+	T_EQ_INT(passwd_check(t, "zoe", "pw", 0), 0, "unknown user refused");
+	T_EQ_INT(passwd_check(t, "dave", "pw", 0), -1, "DES entry is an error");
+	T_EQ_INT(passwd_check(t, "erin", "pw", 0), -1, "{PLAIN} not allowed");
+	T_EQ_INT(passwd_check(t, "erin", "pw", PASSWD_ALLOW_PLAIN), 1,
+	    "{PLAIN} allowed");
+	table_close(t);
+
+	/* Dovecot passwd-file style values ("user:hash:uid:gid..."). */
+	t = file_table(dir, "dove", "frank frank:" DOVEADM_SHA512
+	    ":5001:5001::/home/frank::\n");
+	T_EQ_INT(passwd_lookup(t, "frank", h, sizeof(h)), 1, "lookup frank");
+	T_EQ_STR(h, DOVEADM_SHA512, "user: and trailing fields cut");
+	T_EQ_INT(passwd_check(t, "frank", "pw", 0), 1, "frank checks");
+	table_close(t);
+
+	/*
+	 * An unknown user costs what a wrong password costs: a table of
+	 * bcrypt hashes (cost 10, tens of ms) and one of SHA-512 hashes (a
+	 * few ms) must each time the same for both.
+	 */
+	if (passwd_hash("bcrypt", "pw", 0, h, sizeof(h), cmd, sizeof(cmd)) == 0) {
+		char	content[2048];
+
+		snprintf(content, sizeof(content), "# first\nuser1 %s\n", h);
+		t = file_table(dir, "bcrypt", content);
+		known = median_check(t, "user1", "wrong", 0);
+		unknown = median_check(t, "nouser", "wrong", 0);
+		T_OK(unknown > known * 0.6 && unknown < known * 1.6,
+		    "bcrypt table: unknown user %.1f ms, wrong password %.1f ms",
+		    unknown * 1e3, known * 1e3);
+		table_close(t);
+	}
+	t = file_table(dir, "sha", "u1 " DOVEADM_SHA512 "\nu2 " DOVEADM_SHA512
+	    "\n");
+	known = median_check(t, "u1", "wrong", 0);
+	unknown = median_check(t, "nouser", "wrong", 0);
+	T_OK(unknown > known * 0.4 && unknown < known * 2.5,
+	    "{SHA512-CRYPT} table: unknown user %.2f ms, wrong password %.2f ms",
+	    unknown * 1e3, known * 1e3);
+	table_close(t);
+	/* No usable hash to borrow: the built-in yescrypt dummy is used. */
+	t = file_table(dir, "empty", "# nobody here\n");
+	unknown = median_check(t, "nouser", "wrong", 0);
+	T_OK(unknown > 0.002, "empty table: unknown user still costs a hash "
+	    "(%.1f ms)", unknown * 1e3);
+	table_close(t);
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		T_OK(0, "cleanup %s", dir);
 }
 
 int
@@ -140,5 +286,7 @@ main(void)
 	    -1, "over-long password not hashed");
 	T_EQ_INT(passwd_hash("sha512-crypt", "pw", 1, h, 20, err, sizeof(err)),
 	    -1, "small output buffer is an error");
+
+	tables();
 	return t_done();
 }

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct dns;
 struct table;
 struct tls_ctx;
 
@@ -225,5 +226,32 @@ int	smtpc_url_parse(const char *url, struct smtpc_url *, char *err,
 int	smtpc_credentials(struct table *secrets, const char *label,
 	    const char *passenv, char *user, size_t userlen, char *pass,
 	    size_t passlen, char *err, size_t errlen);
+
+/* --- the relay action: one message to one domain --- */
+
+struct smtpc_route {
+	/* a smarthost, or NULL for the MX hosts of domain */
+	const struct smtpc_url	*smarthost;
+	const char		*domain;	/* the recipients' domain */
+	int			 port;		/* MX port: 0 means 25 */
+};
+
+/*
+ * Delivers the message in fd (read from offset to the end, again for
+ * each host tried) to rcpts[0..n), all in route->domain or all for the
+ * smarthost: resolves the MX hosts (or the smarthost's addresses), then
+ * tries each address in order until one takes the transaction. A host
+ * that cannot be reached, greets with an error, fails TLS or AUTH, or
+ * drops the connection mid-way is skipped for the next one; a reply to
+ * RCPT or DATA is final for this run. With a smarthost, opts->tls is
+ * replaced by the URL's. results[i] is always set: SMTPC_OK, SMTPC_TEMP
+ * (retry later), SMTPC_PERM (bounce: 5xx, NXDOMAIN, null MX). Returns
+ * the number of recipients delivered. Programs that call it link
+ * libunbound (through lib/dns).
+ */
+size_t	smtpc_deliver(struct dns *, const struct smtpc_opts *,
+	    const struct smtpc_route *, const char *sender,
+	    const char *const *rcpts, size_t n, int fd, off_t offset,
+	    long long size, int eightbit, struct smtpc_result *results);
 
 #endif

@@ -1,0 +1,300 @@
+/*
+ * deliver -- one delivery of one recipient, in a child process: the
+ * rule's mda command (argv split when the config was read, %{...}
+ * substituted into single arguments, exec'd without a shell), lda -M
+ * for a maildir action, or an LMTP client. The message file itself is
+ * the child's stdin, positioned at the message; the child's stderr comes
+ * back to the runner for the log and the bounce. The exit status speaks
+ * sysexits; the runner turns it into an SMTP status through lib/smtp.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "io.h"
+#include "log.h"
+#include "priv.h"
+#include "smtp.h"
+#include "smtpd.h"
+
+#define LMTP_TIMEOUT	(300 * 1000)
+
+static void __attribute__((noreturn, format(printf, 2, 3)))
+die(int code, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vdprintf(2, fmt, ap);
+	va_end(ap);
+	dprintf(2, "\n");
+	_exit(code);
+}
+
+static int
+lmtp_connect(const char *target)
+{
+	struct addrinfo		 hints, *res, *ai;
+	struct sockaddr_un	 sun;
+	char			 host[256], *port;
+	int			 fd = -1;
+
+	if (target[0] == '/') {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (str_lcpy(sun.sun_path, target, sizeof(sun.sun_path)) >=
+		    sizeof(sun.sun_path))
+			return -1;
+		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+			return -1;
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+			close(fd);
+			return -1;
+		}
+		return fd;
+	}
+	if (str_lcpy(host, target, sizeof(host)) >= sizeof(host) ||
+	    (port = strrchr(host, ':')) == NULL)
+		return -1;
+	*port++ = '\0';
+	if (host[0] == '[' && port[-2] == ']') {
+		port[-2] = '\0';
+		memmove(host, host + 1, strlen(host));
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, port, &hints, &res) != 0)
+		return -1;
+	for (ai = res; ai; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, ai->ai_socktype, 0)) == -1)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+/* Reads one (multi-line) reply; returns its code, 0 on error. */
+static int
+lmtp_reply(struct io *io, char *text, size_t len)
+{
+	char		 line[SMTP_LINE_MAX + 1];
+	const char	*t;
+	int		 code, last, n;
+
+	for (n = 0; n < 100; n++) {
+		if (io_getline(io, line, sizeof(line), LMTP_TIMEOUT, NULL) == -1)
+			return 0;
+		if (smtp_reply_parse(line, strlen(line), &code, &last, &t) == -1)
+			return 0;
+		if (last) {
+			str_fmt(text, len, "%s", line);
+			return code;
+		}
+	}
+	return 0;
+}
+
+static int
+exit_of(int code, const char *text)
+{
+	if (code >= 200 && code < 300)
+		return 0;
+	if (code >= 400 && code < 500)
+		return EX_TEMPFAIL;
+	if (code >= 500 && code < 600)
+		return strstr(text, "5.1.1") ? EX_NOUSER : EX_UNAVAILABLE;
+	return EX_TEMPFAIL;
+}
+
+/* In the child: stdin is the message. */
+static void __attribute__((noreturn))
+lmtp_child(const struct rule *r, const struct envelope *e, size_t i)
+{
+	struct io	*io;
+	struct buf	 out;
+	char		 text[SMTP_LINE_MAX + 64], chunk[65536];
+	int		 fd, code, bol = 1;
+	ssize_t		 n, k;
+
+	if ((fd = lmtp_connect(r->lmtp)) == -1)
+		die(EX_TEMPFAIL, "lmtp %s: cannot connect", r->lmtp);
+	if ((io = io_new(fd, fd)) == NULL)
+		_exit(EX_TEMPFAIL);
+	io_set_write_timeout(io, LMTP_TIMEOUT);
+	if ((code = lmtp_reply(io, text, sizeof(text))) != 220)
+		goto fail;
+	io_printf(io, "LHLO %s\r\n", "localhost");
+	if (io_flush(io, LMTP_TIMEOUT) == -1 ||
+	    (code = lmtp_reply(io, text, sizeof(text))) != 250)
+		goto fail;
+	io_printf(io, "MAIL FROM:<%s>\r\n", e->sender);
+	if (io_flush(io, LMTP_TIMEOUT) == -1 ||
+	    (code = lmtp_reply(io, text, sizeof(text))) != 250)
+		goto fail;
+	io_printf(io, "RCPT TO:<%s>\r\n", e->dests[i].rcpt);
+	if (io_flush(io, LMTP_TIMEOUT) == -1 ||
+	    (code = lmtp_reply(io, text, sizeof(text))) / 100 != 2)
+		goto fail;
+	io_printf(io, "DATA\r\n");
+	if (io_flush(io, LMTP_TIMEOUT) == -1 ||
+	    (code = lmtp_reply(io, text, sizeof(text))) != 354)
+		goto fail;
+	buf_init(&out, 0);
+	while ((n = read(0, chunk, sizeof(chunk))) > 0) {
+		buf_reset(&out);
+		for (k = 0; k < n; k++) {
+			if (bol && chunk[k] == '.')
+				buf_addc(&out, '.');
+			bol = chunk[k] == '\n';
+			if (bol)
+				buf_add(&out, "\r\n", 2);
+			else
+				buf_addc(&out, chunk[k]);
+		}
+		if (io_write(io, out.data, out.len) == -1)
+			_exit(EX_TEMPFAIL);
+	}
+	if (!bol)
+		io_puts(io, "\r\n");
+	io_puts(io, ".\r\n");
+	if (io_flush(io, LMTP_TIMEOUT) == -1)
+		_exit(EX_TEMPFAIL);
+	code = lmtp_reply(io, text, sizeof(text));
+	io_puts(io, "QUIT\r\n");
+	io_flush(io, 5000);
+	if (code / 100 == 2)
+		_exit(0);
+fail:
+	if (code == 0)
+		die(EX_TEMPFAIL, "lmtp %s: connection or protocol error", r->lmtp);
+	dprintf(2, "lmtp %s said: %s\n", r->lmtp, text);
+	_exit(exit_of(code, text));
+}
+
+pid_t
+deliver_start(const struct config *cf, const struct envelope *e, size_t i,
+    const char *msgpath, int *errfd_r, char *err, size_t errlen)
+{
+	const struct rule	*r = rules_find(cf, e->dests[i].rule);
+	const struct dest	*d = &e->dests[i];
+	static char		 args[MAX_ARGV][4096];
+	char			*argv[MAX_ARGV + 1], perr[256];
+	char			 envs[6][SMTP_PATH_MAX + 32];
+	char			*envp[8];
+	int			 p[2], fd, k, n = 0;
+	pid_t			 pid;
+
+	if (r == NULL) {
+		str_fmt(err, errlen, "rule %s is not in the configuration",
+		    d->rule);
+		return -1;
+	}
+	/* the arguments are built before the fork: errors stay here */
+	switch (r->action) {
+	case ACT_MDA:
+		for (k = 0; k < r->argc; k++) {
+			if (rules_expand(r->argv[k], d, e->sender, args[k],
+			    sizeof(args[k])) == -1) {
+				str_fmt(err, errlen, "mda argument %d: bad %%{}", k);
+				return -1;
+			}
+			argv[n++] = args[k];
+		}
+		break;
+	case ACT_MAILDIR:
+		if (rules_expand(r->maildir, d, e->sender, args[2],
+		    sizeof(args[2])) == -1) {
+			str_fmt(err, errlen, "maildir: bad %%{}");
+			return -1;
+		}
+		str_lcpy(args[0], cf->lda, sizeof(args[0]));
+		argv[n++] = args[0];
+		argv[n++] = "-M";
+		argv[n++] = args[2];
+		argv[n++] = "-f";
+		argv[n++] = (char *)e->sender;
+		argv[n++] = "-a";
+		argv[n++] = (char *)d->rcpt;
+		break;
+	case ACT_LMTP:
+		break;
+	default:
+		str_fmt(err, errlen, "rule %s cannot deliver", r->name);
+		return -1;
+	}
+	argv[n] = NULL;
+	str_fmt(envs[0], sizeof(envs[0]), "SENDER=%s", e->sender);
+	str_fmt(envs[1], sizeof(envs[1]), "RECIPIENT=%s", d->rcpt);
+	str_fmt(envs[2], sizeof(envs[2]), "ORIGINAL_RECIPIENT=%s", d->orig);
+	str_fmt(envs[3], sizeof(envs[3]), "USER=%s", d->user);
+	str_fmt(envs[4], sizeof(envs[4]), "QUEUE_ID=%s", e->id);
+	envp[0] = "PATH=/usr/bin:/bin";
+	for (k = 0; k < 5; k++)
+		envp[k + 1] = envs[k];
+	envp[6] = NULL;
+
+	if ((fd = open(msgpath, O_RDONLY | O_CLOEXEC)) == -1) {
+		str_fmt(err, errlen, "%s: %s", msgpath, strerror(errno));
+		return -1;
+	}
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		close(fd);
+		str_fmt(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		str_fmt(err, errlen, "fork: %s", strerror(errno));
+		close(fd);
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		struct sigaction sa;
+		int null;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		sigaction(SIGCHLD, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGPIPE, &sa, NULL);
+		if (lseek(fd, e->body_off, SEEK_SET) == -1)
+			_exit(EX_TEMPFAIL);
+		if ((null = open("/dev/null", O_RDWR)) == -1 ||
+		    dup2(fd, 0) == -1 || dup2(null, 1) == -1 ||
+		    dup2(p[1], 2) == -1)
+			_exit(EX_OSERR);
+		closefrom(3);
+		if (r->setid && priv_is_root() &&
+		    priv_drop(r->uid, r->gid, perr, sizeof(perr)) == -1)
+			die(EX_TEMPFAIL, "%s", perr);
+		if (r->action == ACT_LMTP)
+			lmtp_child(r, e, i);
+		if (chdir("/") == -1)
+			_exit(EX_OSERR);
+		execve(argv[0], argv, envp);
+		dprintf(2, "%s: exec: %s\n", argv[0], strerror(errno));
+		_exit(errno == ENOENT ? EX_CONFIG : EX_OSERR);
+	}
+	close(fd);
+	close(p[1]);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	*errfd_r = p[0];
+	return pid;
+}

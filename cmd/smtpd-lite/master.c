@@ -1,0 +1,497 @@
+/*
+ * master -- the privileged process: it binds the listeners, accepts,
+ * forks one session process per connection (which drops to the
+ * unprivileged user at once), enforces the session limits, and moves
+ * messages the sessions finished from queue/incoming into queue/msg,
+ * fsyncing that directory (once for all commits that arrived together)
+ * before it lets the sessions say 250. It starts the queue runner and
+ * tells it about each new message.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "priv.h"
+#include "smtpd.h"
+
+struct child {
+	pid_t	 pid;
+	int	 ctl;
+	char	 addr[64];
+};
+
+static struct child	*kids;
+static size_t		 nkids, maxkids;
+static int		 sigpipe[2] = { -1, -1 };
+static volatile sig_atomic_t quit;
+static pid_t		 runner_pid = -1;
+static int		 runner_fd = -1;
+
+static void
+on_signal(int sig)
+{
+	int	 e = errno;
+	char	 c = (char)sig;
+
+	if (sig == SIGTERM || sig == SIGINT)
+		quit = 1;
+	(void)!write(sigpipe[1], &c, 1);
+	errno = e;
+}
+
+static void
+set_signals(void)
+{
+	struct sigaction	 sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static void
+mkdir_mode(const char *path, mode_t mode, uid_t uid, gid_t gid)
+{
+	if (mkdir(path, mode) == -1 && errno != EEXIST)
+		fatal("queue: mkdir %s", path);
+	if (chmod(path, mode) == -1)
+		fatal("queue: chmod %s", path);
+	if (priv_is_root() && chown(path, uid, gid) == -1)
+		fatal("queue: chown %s", path);
+}
+
+/* queue/ reachable by sessions; incoming/ writable, not readable, by them. */
+static void
+queue_setup(const struct config *cf)
+{
+	char		 path[4096];
+	DIR		*d;
+	struct dirent	*de;
+
+	mkdir_mode(cf->queue, cf->dropping ? 0711 : 0700, geteuid(), getegid());
+	str_fmt(path, sizeof(path), "%s/incoming", cf->queue);
+	mkdir_mode(path, cf->dropping ? 01733 : 0700, geteuid(), getegid());
+	/* nothing in incoming/ was acknowledged: a session died there */
+	if ((d = opendir(path)) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				unlinkat(dirfd(d), de->d_name, 0);
+		closedir(d);
+	}
+	str_fmt(path, sizeof(path), "%s/msg", cf->queue);
+	mkdir_mode(path, 0700, geteuid(), getegid());
+}
+
+static void
+bind_listeners(struct config *cf)
+{
+	struct addrinfo	 hints, *res, *ai;
+	struct listener	*l;
+	size_t		 i;
+	int		 fd, on = 1, e;
+
+	for (i = 0; i < cf->nlisteners; i++) {
+		l = &cf->listeners[i];
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+		if ((e = getaddrinfo(l->address, l->port, &hints, &res)) != 0)
+			fatalx("listener %s: %s port %s: %s", l->name, l->address,
+			    l->port, gai_strerror(e));
+		fd = -1;
+		for (ai = res; ai != NULL; ai = ai->ai_next) {
+			fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+			    SOCK_CLOEXEC, 0);
+			if (fd == -1)
+				continue;
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+			if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+			    listen(fd, 4096) == 0)
+				break;
+			close(fd);
+			fd = -1;
+		}
+		freeaddrinfo(res);
+		if (fd == -1)
+			fatal("listener %s: bind %s port %s", l->name, l->address,
+			    l->port);
+		l->fd = fd;
+		log_info("listening listener=%s address=%s port=%s tls=%s%s%s",
+		    l->name, l->address, l->port,
+		    (const char *[]){ "none", "starttls", "require",
+		    "implicit" }[l->tls], l->lmtp ? " lmtp=yes" : "",
+		    l->auth ? " auth=yes" : "");
+	}
+}
+
+static void
+addr_string(const struct sockaddr_storage *ss, socklen_t len, char *buf,
+    size_t buflen, int *local)
+{
+	*local = 0;
+	if (ss->ss_family == AF_UNIX || len == 0) {
+		str_lcpy(buf, "local", buflen);
+		*local = 1;
+		return;
+	}
+	if (getnameinfo((const struct sockaddr *)ss, len, buf, buflen, NULL, 0,
+	    NI_NUMERICHOST) != 0)
+		str_lcpy(buf, "unknown", buflen);
+	if (ss->ss_family == AF_INET)
+		*local = (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr)
+		    >> 24) == 127;
+	else if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a =
+		    &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		*local = IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) &&
+		    a->s6_addr[12] == 127);
+	}
+}
+
+/* In the child: forget the master's descriptors, drop, run the session. */
+static void __attribute__((noreturn))
+child_session(struct config *cf, struct session_ctx *ctx)
+{
+	struct sigaction	 sa;
+	char			 err[256];
+	size_t			 i;
+
+	log_pid();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (i = 0; i < cf->nlisteners; i++)
+		if (cf->listeners[i].fd != -1)
+			close(cf->listeners[i].fd);
+	for (i = 0; i < nkids; i++)
+		close(kids[i].ctl);
+	close(sigpipe[0]);
+	close(sigpipe[1]);
+	if (runner_fd != -1)
+		close(runner_fd);
+	if (priv_drop(cf->uid, cf->gid, err, sizeof(err)) == -1)
+		fatalx("session: %s", err);
+	session_run(ctx);
+}
+
+static void
+spawn_runner(struct config *cf)
+{
+	int	 p[2];
+	size_t	 i;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		fatal("pipe");
+	switch ((runner_pid = fork())) {
+	case -1:
+		fatal("fork");
+	case 0:
+		log_pid();
+		close(p[1]);
+		for (i = 0; i < cf->nlisteners; i++)
+			if (cf->listeners[i].fd != -1)
+				close(cf->listeners[i].fd);
+		close(sigpipe[0]);
+		close(sigpipe[1]);
+		runner_run(cf, p[0]);
+	}
+	close(p[0]);
+	runner_fd = p[1];
+	fcntl(runner_fd, F_SETFL, O_NONBLOCK);
+}
+
+static int
+new_session(struct config *cf, struct listener *l, int fd,
+    struct sockaddr_storage *ss, socklen_t sslen)
+{
+	static struct session_ctx ctx;
+	struct child	*k;
+	size_t		 i, same = 0;
+	int		 sp[2], local;
+	char		 addr[64];
+	pid_t		 pid;
+	static const char busy[] = "421 4.7.0 too many sessions, try later\r\n";
+
+	addr_string(ss, sslen, addr, sizeof(addr), &local);
+	for (i = 0; i < nkids; i++)
+		if (strcmp(kids[i].addr, addr) == 0)
+			same++;
+	if (nkids >= (size_t)cf->max_sessions || same >= (size_t)cf->max_per_addr) {
+		log_info("session=%s refused: too many sessions (%zu, %zu from it)",
+		    addr, nkids, same);
+		(void)!write(fd, busy, sizeof(busy) - 1);
+		close(fd);
+		return 0;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_warn("socketpair");
+		close(fd);
+		return -1;
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cf = cf;
+	ctx.l = l;
+	ctx.fd = fd;
+	ctx.rfd = ctx.wfd = fd;
+	ctx.ctl = sp[1];
+	ctx.addr = *ss;
+	ctx.addrlen = sslen;
+	ctx.local = local;
+	str_lcpy(ctx.client, addr, sizeof(ctx.client));
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		close(fd);
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(sp[0]);
+		child_session(cf, &ctx);
+	}
+	close(fd);
+	close(sp[1]);
+	if (nkids == maxkids) {
+		maxkids = maxkids ? maxkids * 2 : 64;
+		if ((k = reallocarray(kids, maxkids, sizeof(*kids))) == NULL)
+			fatal("reallocarray");
+		kids = k;
+	}
+	k = &kids[nkids++];
+	k->pid = pid;
+	k->ctl = sp[0];
+	str_lcpy(k->addr, addr, sizeof(k->addr));
+	return 0;
+}
+
+static void
+reap(struct config *cf)
+{
+	pid_t	 pid;
+	int	 st;
+	size_t	 i;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (pid == runner_pid) {
+			log_warnx("runner exited (status %d), restarting",
+			    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+			close(runner_fd);
+			runner_fd = -1;
+			runner_pid = -1;
+			if (!quit) {
+				sleep(1);
+				spawn_runner(cf);
+			}
+			continue;
+		}
+		for (i = 0; i < nkids; i++)
+			if (kids[i].pid == pid) {
+				close(kids[i].ctl);
+				kids[i] = kids[--nkids];
+				break;
+			}
+	}
+}
+
+/* Commits from sessions: rename each, fsync msg/ once, answer each. */
+static void
+commits(struct config *cf, struct pollfd *pfd, size_t npfd, size_t first)
+{
+	struct ctl_frame	 f;
+	char			 from[4096], to[4096], msgdir[4096];
+	size_t			 i, k;
+	ssize_t			 n;
+	int			 ok[1024], who[1024], nok = 0, synced;
+	char			 ids[1024][ID_LEN + 1];
+
+	str_fmt(msgdir, sizeof(msgdir), "%s/msg", cf->queue);
+	for (i = first; i < npfd && nok < 1024; i++) {
+		if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		for (k = 0; k < nkids; k++)
+			if (kids[k].ctl == pfd[i].fd)
+				break;
+		if (k == nkids)
+			continue;
+		n = read(pfd[i].fd, &f, sizeof(f));
+		if (n <= 0)
+			continue;	/* the session ended; reaped later */
+		if (n != (ssize_t)sizeof(f) || f.type != CTL_COMMIT ||
+		    f.id[ID_LEN] != '\0' || !queue_id_ok(f.id)) {
+			log_warnx("session pid %ld: malformed frame, killing it",
+			    (long)kids[k].pid);
+			kill(kids[k].pid, SIGKILL);
+			continue;
+		}
+		str_fmt(from, sizeof(from), "%s/incoming/%s", cf->queue, f.id);
+		str_fmt(to, sizeof(to), "%s/%s", msgdir, f.id);
+		ok[nok] = rename(from, to) == 0;
+		if (!ok[nok])
+			log_warn("queue: rename %s", from);
+		who[nok] = pfd[i].fd;
+		memcpy(ids[nok], f.id, sizeof(ids[0]));
+		nok++;
+	}
+	if (nok == 0)
+		return;
+	synced = fsync_dir(msgdir) == 0;
+	if (!synced)
+		log_warn("queue: fsync %s", msgdir);
+	for (i = 0; i < (size_t)nok; i++) {
+		memset(&f, 0, sizeof(f));
+		f.type = ok[i] && synced ? CTL_OK : CTL_FAIL;
+		memcpy(f.id, ids[i], sizeof(f.id));
+		(void)!write(who[i], &f, sizeof(f));
+		if (f.type == CTL_OK && runner_fd != -1 &&
+		    write(runner_fd, f.id, ID_LEN) != ID_LEN)
+			log_debug("runner notification dropped (it rescans)");
+	}
+}
+
+static void
+shutdown_all(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < nkids; i++)
+		kill(kids[i].pid, SIGTERM);
+	if (runner_pid != -1)
+		kill(runner_pid, SIGTERM);
+	if (runner_pid != -1)
+		waitpid(runner_pid, NULL, 0);
+}
+
+int
+master_run(struct config *cf, int inetd)
+{
+	struct pollfd		*pfd = NULL;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	size_t			 i, n, npfd;
+	int			 fd;
+	char			 c;
+
+	if (pipe2(sigpipe, O_CLOEXEC | O_NONBLOCK) == -1)
+		fatal("pipe");
+	set_signals();
+	queue_setup(cf);
+	if (inetd) {
+		/* one session on stdin/stdout; no runner, the daemon delivers */
+		memset(&ss, 0, sizeof(ss));
+		sslen = sizeof(ss);
+		if (getpeername(0, (struct sockaddr *)&ss, &sslen) == -1)
+			sslen = 0;
+		{
+			static struct session_ctx ctx;
+			int	 sp[2], local;
+			pid_t	 pid;
+
+			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) ==
+			    -1)
+				fatal("socketpair");
+			memset(&ctx, 0, sizeof(ctx));
+			ctx.cf = cf;
+			ctx.l = &cf->listeners[0];
+			ctx.fd = -1;
+			ctx.rfd = 0;
+			ctx.wfd = 1;
+			ctx.ctl = sp[1];
+			ctx.addr = ss;
+			ctx.addrlen = sslen;
+			addr_string(&ss, sslen, ctx.client, sizeof(ctx.client),
+			    &local);
+			ctx.local = local;
+			if ((pid = fork()) == -1)
+				fatal("fork");
+			if (pid == 0) {
+				close(sp[0]);
+				child_session(cf, &ctx);
+			}
+			close(sp[1]);
+			close(0);
+			close(1);
+			open("/dev/null", O_RDWR);
+			open("/dev/null", O_RDWR);
+			kids = calloc(1, sizeof(*kids));
+			kids[0].pid = pid;
+			kids[0].ctl = sp[0];
+			nkids = maxkids = 1;
+		}
+	} else {
+		bind_listeners(cf);
+		spawn_runner(cf);
+	}
+
+	while (!quit) {
+		npfd = 1 + (inetd ? 0 : cf->nlisteners) + nkids;
+		free(pfd);
+		if ((pfd = calloc(npfd, sizeof(*pfd))) == NULL)
+			fatal("calloc");
+		pfd[0].fd = sigpipe[0];
+		pfd[0].events = POLLIN;
+		n = 1;
+		if (!inetd)
+			for (i = 0; i < cf->nlisteners; i++, n++) {
+				pfd[n].fd = cf->listeners[i].fd;
+				pfd[n].events = POLLIN;
+			}
+		for (i = 0; i < nkids; i++, n++) {
+			pfd[n].fd = kids[i].ctl;
+			pfd[n].events = POLLIN;
+		}
+		if (poll(pfd, npfd, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		if (pfd[0].revents & POLLIN) {
+			while (read(sigpipe[0], &c, 1) == 1)
+				;
+			reap(cf);
+			if (inetd && nkids == 0)
+				break;
+		}
+		commits(cf, pfd, npfd, 1 + (inetd ? 0 : cf->nlisteners));
+		if (inetd)
+			continue;
+		for (i = 0; i < cf->nlisteners; i++) {
+			if (!(pfd[1 + i].revents & POLLIN))
+				continue;
+			/* a few at a time per listener, then serve commits */
+			for (n = 0; n < 64; n++) {
+				sslen = sizeof(ss);
+				fd = accept4(cf->listeners[i].fd,
+				    (struct sockaddr *)&ss, &sslen, SOCK_CLOEXEC);
+				if (fd == -1)
+					break;
+				new_session(cf, &cf->listeners[i], fd, &ss, sslen);
+			}
+		}
+	}
+	free(pfd);
+	shutdown_all();
+	log_info("exiting");
+	return 0;
+}

@@ -1,0 +1,601 @@
+/*
+ * runner -- the queue runner: delivers each recipient of each queued
+ * message, several at a time, through deliver.c. A success is marked
+ * done durably at once (never delivered twice after a restart); a
+ * temporary failure is retried with growing delays until the queue
+ * lifetime; a permanent one becomes a bounce (RFC 3464) to the sender,
+ * never to the null sender. On start it takes every message in msg/.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "proc.h"
+#include "smtp.h"
+#include "smtpd.h"
+
+#define HASH_SIZE	65536
+#define ERRTEXT_MAX	400
+#define RESCAN_SECS	30
+
+enum { D_PENDING, D_RUNNING, D_DONE };
+
+struct rmsg {
+	char		 id[ID_LEN + 1];
+	struct envelope	 env;
+	unsigned char	*state;
+	int		*attempts;
+	time_t		*next;
+	size_t		 left;		/* destinations not done */
+	struct rmsg	*prev, *nextm;	/* arrival order */
+	struct rmsg	*hnext;		/* hash chain */
+};
+
+struct job {
+	pid_t		 pid;
+	struct rmsg	*m;
+	size_t		 i;
+	int		 errfd;
+	char		 err[ERRTEXT_MAX];
+	size_t		 errlen;
+	time_t		 started;
+	int		 exited;
+	int		 status;
+};
+
+static struct config	*cf;
+static char		 msgdir[4096];
+static struct rmsg	*head, *tail, *hash[HASH_SIZE];
+static struct job	*jobs;
+static size_t		 njobs;
+static int		 sigp[2];
+static volatile sig_atomic_t stop;
+
+static void
+on_sig(int sig)
+{
+	int	 e = errno;
+	char	 c = (char)sig;
+
+	if (sig == SIGTERM || sig == SIGINT)
+		stop = 1;
+	(void)!write(sigp[1], &c, 1);
+	errno = e;
+}
+
+static unsigned
+hash_id(const char *id)
+{
+	unsigned	 h = 5381;
+
+	while (*id)
+		h = h * 33 + (unsigned char)*id++;
+	return h % HASH_SIZE;
+}
+
+static struct rmsg *
+find(const char *id)
+{
+	struct rmsg	*m;
+
+	for (m = hash[hash_id(id)]; m; m = m->hnext)
+		if (strcmp(m->id, id) == 0)
+			return m;
+	return NULL;
+}
+
+static void
+forget(struct rmsg *m)
+{
+	struct rmsg	**pp;
+
+	for (pp = &hash[hash_id(m->id)]; *pp; pp = &(*pp)->hnext)
+		if (*pp == m) {
+			*pp = m->hnext;
+			break;
+		}
+	if (m->prev)
+		m->prev->nextm = m->nextm;
+	else
+		head = m->nextm;
+	if (m->nextm)
+		m->nextm->prev = m->prev;
+	else
+		tail = m->prev;
+	queue_envelope_free(&m->env);
+	free(m->state);
+	free(m->attempts);
+	free(m->next);
+	free(m);
+}
+
+static void
+add(const char *id)
+{
+	struct rmsg	*m;
+	char		 err[512];
+	size_t		 i;
+	time_t		 now = time(NULL);
+
+	if (!queue_id_ok(id) || find(id) != NULL)
+		return;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return;
+	str_lcpy(m->id, id, sizeof(m->id));
+	if (queue_read(msgdir, id, &m->env, err, sizeof(err)) == -1) {
+		log_warnx("queue: %s (left in the queue)", err);
+		free(m);
+		return;
+	}
+	m->state = calloc(m->env.ndests, 1);
+	m->attempts = calloc(m->env.ndests, sizeof(int));
+	m->next = calloc(m->env.ndests, sizeof(time_t));
+	if (!m->state || !m->attempts || !m->next) {
+		free(m->state);
+		free(m->attempts);
+		free(m->next);
+		queue_envelope_free(&m->env);
+		free(m);
+		return;
+	}
+	for (i = 0; i < m->env.ndests; i++) {
+		m->state[i] = m->env.done[i] ? D_DONE : D_PENDING;
+		m->next[i] = now;
+		if (!m->env.done[i])
+			m->left++;
+	}
+	m->hnext = hash[hash_id(id)];
+	hash[hash_id(id)] = m;
+	m->prev = tail;
+	if (tail)
+		tail->nextm = m;
+	else
+		head = m;
+	tail = m;
+	if (m->left == 0) {
+		queue_remove(msgdir, id);
+		forget(m);
+	}
+}
+
+static void
+scan(void)
+{
+	DIR		*d;
+	struct dirent	*de;
+	size_t		 n;
+
+	if ((d = opendir(msgdir)) == NULL) {
+		log_warn("queue: %s", msgdir);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		n = strlen(de->d_name);
+		if (n == ID_LEN + 4 && strcmp(de->d_name + ID_LEN, ".tmp") == 0)
+			unlinkat(dirfd(d), de->d_name, 0);	/* a torn bounce */
+		else if (n == ID_LEN)
+			add(de->d_name);
+	}
+	closedir(d);
+}
+
+/* Keeps printable ASCII of the agent's error output, on one line. */
+static void
+clean_text(char *s)
+{
+	char	*p, *o;
+
+	for (p = o = s; *p; p++) {
+		if (*p == '\n' || *p == '\r' || *p == '\t') {
+			if (o > s && o[-1] != ' ')
+				*o++ = ' ';
+		} else if ((unsigned char)*p >= 32 && (unsigned char)*p < 127)
+			*o++ = *p;
+	}
+	while (o > s && o[-1] == ' ')
+		o--;
+	*o = '\0';
+}
+
+static void
+date822(char *buf, size_t len)
+{
+	time_t		 t = time(NULL);
+	struct tm	 tm;
+
+	localtime_r(&t, &tm);
+	strftime(buf, len, "%a, %d %b %Y %H:%M:%S %z", &tm);
+}
+
+/* The original's header block, for text/rfc822-headers. */
+static void
+orig_headers(struct rmsg *m, struct buf *b)
+{
+	char	 path[4096], chunk[8192];
+	ssize_t	 n;
+	int	 fd;
+	char	*end;
+
+	str_fmt(path, sizeof(path), "%s/%s", msgdir, m->id);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	if (lseek(fd, m->env.body_off, SEEK_SET) != -1) {
+		struct buf h;
+		buf_init(&h, 64 * 1024);
+		while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+			if (buf_add(&h, chunk, n) == -1)
+				break;
+			if (memmem(h.data, h.len, "\n\n", 2) != NULL)
+				break;
+		}
+		if (h.len > 0) {
+			end = memmem(h.data, h.len, "\n\n", 2);
+			buf_add(b, h.data, end ? (size_t)(end - h.data) + 1 : h.len);
+		}
+		buf_free(&h);
+	}
+	close(fd);
+}
+
+/* RFC 3464: a multipart/report to the sender, from the null sender. */
+static void
+bounce(struct rmsg *m, size_t i, const struct smtp_status *st,
+    const char *diag)
+{
+	struct buf	 b;
+	struct origin	 o;
+	struct dest	*d = NULL;
+	size_t		 nd = 0;
+	struct buf	 reply;
+	char		 date[64], arrival[64], bid[ID_LEN + 1];
+	const char	*rcpt = m->env.dests[i].rcpt;
+	const char	*orig = m->env.dests[i].orig;
+	struct tm	 tm;
+	time_t		 at = (time_t)m->env.time;
+
+	if (m->env.sender[0] == '\0') {
+		log_info("id=%s rcpt=<%s> bounce not sent: null sender", m->id,
+		    rcpt);
+		return;
+	}
+	memset(&o, 0, sizeof(o));
+	o.local = 1;
+	buf_init(&reply, 4096);
+	if (rules_resolve(cf, &o, "", m->env.sender, &d, &nd, 100, &reply) != 1) {
+		log_info("id=%s bounce to <%s> not sent: %.*s", m->id,
+		    m->env.sender, (int)strcspn(reply.data ? reply.data : "",
+		    "\r\n"), reply.data ? reply.data : "");
+		buf_free(&reply);
+		free(d);
+		return;
+	}
+	buf_free(&reply);
+	date822(date, sizeof(date));
+	localtime_r(&at, &tm);
+	strftime(arrival, sizeof(arrival), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	buf_init(&b, 0);
+	buf_printf(&b,
+	    "From: Mail Delivery System <MAILER-DAEMON@%s>\n"
+	    "To: <%s>\n"
+	    "Subject: Undelivered Mail Returned to Sender\n"
+	    "Date: %s\n"
+	    "Message-ID: <%s.bounce@%s>\n"
+	    "Auto-Submitted: auto-replied\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: multipart/report; report-type=delivery-status;\n"
+	    "\tboundary=\"%s/%s\"\n"
+	    "\n"
+	    "This is a MIME-encapsulated delivery status notification.\n"
+	    "\n"
+	    "--%s/%s\n"
+	    "Content-Type: text/plain; charset=us-ascii\n"
+	    "\n"
+	    "This is smtpd-lite at %s. Your message could not be delivered\n"
+	    "to the following recipient:\n"
+	    "\n"
+	    "  <%s>: %d %s %s%s%s\n"
+	    "\n"
+	    "--%s/%s\n"
+	    "Content-Type: message/delivery-status\n"
+	    "\n"
+	    "Reporting-MTA: dns; %s\n"
+	    "X-Queue-ID: %s\n"
+	    "Arrival-Date: %s\n"
+	    "\n"
+	    "Final-Recipient: rfc822; %s\n",
+	    cf->hostname, m->env.sender, date, m->id, cf->hostname,
+	    m->id, cf->hostname, m->id, cf->hostname, cf->hostname,
+	    rcpt, st->code, st->esc, st->text, *diag ? ": " : "", diag,
+	    m->id, cf->hostname, cf->hostname, m->id, arrival, rcpt);
+	if (strcmp(orig, rcpt) != 0)
+		buf_printf(&b, "Original-Recipient: rfc822; %s\n", orig);
+	buf_printf(&b,
+	    "Action: failed\n"
+	    "Status: %s\n"
+	    "Diagnostic-Code: x-unix; %d %s %s%s%s\n"
+	    "Last-Attempt-Date: %s\n"
+	    "\n"
+	    "--%s/%s\n"
+	    "Content-Type: text/rfc822-headers\n"
+	    "\n",
+	    st->esc, st->code, st->esc, st->text, *diag ? ": " : "", diag, date,
+	    m->id, cf->hostname);
+	orig_headers(m, &b);
+	buf_printf(&b, "\n--%s/%s--\n", m->id, cf->hostname);
+	if (queue_inject(msgdir, "", d, nd, b.data, b.len, bid) == -1)
+		log_warn("id=%s bounce to <%s>: queue", m->id, m->env.sender);
+	else {
+		log_info("id=%s rcpt=<%s> bounced to=<%s> bounce_id=%s", m->id,
+		    rcpt, m->env.sender, bid);
+		add(bid);
+	}
+	buf_free(&b);
+	free(d);
+}
+
+static void
+mark_done(struct rmsg *m, size_t i)
+{
+	m->state[i] = D_DONE;
+	if (--m->left == 0) {
+		if (queue_remove(msgdir, m->id) == -1)
+			log_warn("queue: remove %s", m->id);
+		/* forgotten when no job of it is running */
+	} else if (queue_mark_done(msgdir, m->id, i) == -1)
+		log_warn("queue: mark %s %zu done", m->id, i);
+}
+
+static void
+finish_job(struct job *j)
+{
+	struct rmsg			*m = j->m;
+	const struct smtp_status	*st = smtp_exit_status(j->status);
+	time_t				 now = time(NULL), delay;
+	size_t				 i = j->i, k;
+	int				 perm, busy;
+
+	j->err[j->errlen] = '\0';
+	clean_text(j->err);
+	perm = smtp_code_permanent(st->code);
+	if (j->status == 0) {
+		log_info("id=%s rcpt=<%s> rule=%s delivered", m->id,
+		    m->env.dests[i].rcpt, m->env.dests[i].rule);
+		mark_done(m, i);
+	} else if (!perm && now - (time_t)m->env.time < cf->lifetime) {
+		m->attempts[i]++;
+		delay = cf->retry_min;
+		for (k = 1; k < (size_t)m->attempts[i] && delay < cf->retry_max; k++)
+			delay *= 2;
+		if (delay > cf->retry_max)
+			delay = cf->retry_max;
+		m->next[i] = now + delay;
+		m->state[i] = D_PENDING;
+		log_info("id=%s rcpt=<%s> rule=%s deferred status=%s attempt=%d "
+		    "retry_in=%lds%s%s", m->id, m->env.dests[i].rcpt,
+		    m->env.dests[i].rule, proc_exitname(j->status),
+		    m->attempts[i], (long)delay, j->err[0] ? " error=" : "",
+		    j->err);
+	} else {
+		static const struct smtp_status expired = { 550, "5.4.7",
+		    "delivery time expired" };
+		if (!perm)
+			st = &expired;
+		log_info("id=%s rcpt=<%s> rule=%s failed status=%s%s%s", m->id,
+		    m->env.dests[i].rcpt, m->env.dests[i].rule,
+		    proc_exitname(j->status), j->err[0] ? " error=" : "",
+		    j->err);
+		bounce(m, i, st, j->err);
+		mark_done(m, i);
+	}
+	if (j->errfd != -1)
+		close(j->errfd);
+	*j = jobs[--njobs];
+	if (m->left == 0) {
+		busy = 0;
+		for (k = 0; k < njobs; k++)
+			if (jobs[k].m == m)
+				busy = 1;
+		if (!busy)
+			forget(m);
+	}
+}
+
+static void
+drain(struct job *j)
+{
+	char	 tmp[1024];
+	ssize_t	 n;
+	size_t	 room;
+
+	while ((n = read(j->errfd, tmp, sizeof(tmp))) > 0) {
+		room = sizeof(j->err) - 1 - j->errlen;
+		if ((size_t)n > room)
+			n = (ssize_t)room;
+		memcpy(j->err + j->errlen, tmp, n);
+		j->errlen += n;
+	}
+	if (n == 0) {
+		close(j->errfd);
+		j->errfd = -1;
+	}
+}
+
+static void
+dispatch(void)
+{
+	struct rmsg	*m;
+	char		 path[4096], err[512];
+	time_t		 now = time(NULL);
+	size_t		 i;
+	int		 errfd;
+	pid_t		 pid;
+
+	for (m = head; m && njobs < (size_t)cf->max_deliveries; m = m->nextm) {
+		for (i = 0; i < m->env.ndests; i++) {
+			if (njobs >= (size_t)cf->max_deliveries)
+				break;
+			if (m->state[i] != D_PENDING || m->next[i] > now)
+				continue;
+			str_fmt(path, sizeof(path), "%s/%s", msgdir, m->id);
+			pid = deliver_start(cf, &m->env, i, path, &errfd, err,
+			    sizeof(err));
+			if (pid == -1) {
+				log_warnx("id=%s rcpt=<%s> cannot start: %s", m->id,
+				    m->env.dests[i].rcpt, err);
+				m->attempts[i]++;
+				m->next[i] = now + cf->retry_min;
+				continue;
+			}
+			memset(&jobs[njobs], 0, sizeof(jobs[0]));
+			jobs[njobs].pid = pid;
+			jobs[njobs].m = m;
+			jobs[njobs].i = i;
+			jobs[njobs].errfd = errfd;
+			jobs[njobs].started = now;
+			njobs++;
+			m->state[i] = D_RUNNING;
+		}
+	}
+}
+
+static void
+reap(void)
+{
+	pid_t	 pid;
+	int	 st;
+	size_t	 k;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (k = 0; k < njobs; k++)
+			if (jobs[k].pid == pid) {
+				jobs[k].exited = 1;
+				jobs[k].status = WIFEXITED(st) ? WEXITSTATUS(st) :
+				    128 + WTERMSIG(st);
+				break;
+			}
+	}
+	for (k = 0; k < njobs; ) {
+		if (jobs[k].exited) {
+			if (jobs[k].errfd != -1)
+				drain(&jobs[k]);
+			finish_job(&jobs[k]);
+		} else
+			k++;
+	}
+}
+
+static int
+next_timeout(void)
+{
+	struct rmsg	*m;
+	time_t		 now = time(NULL), best = now + RESCAN_SECS;
+	size_t		 i;
+
+	if (njobs < (size_t)cf->max_deliveries)
+		for (m = head; m; m = m->nextm)
+			for (i = 0; i < m->env.ndests; i++)
+				if (m->state[i] == D_PENDING && m->next[i] < best)
+					best = m->next[i];
+	for (i = 0; i < njobs; i++)
+		if (jobs[i].started + cf->mda_timeout < best)
+			best = jobs[i].started + cf->mda_timeout;
+	if (best <= now)
+		return 0;
+	return (int)(best - now) * 1000;
+}
+
+void
+runner_run(struct config *config, int notify)
+{
+	struct sigaction	 sa;
+	struct pollfd		*pfd;
+	char			 ids[ID_LEN * 256 + 1], id[ID_LEN + 1];
+	time_t			 lastscan, now;
+	ssize_t			 n;
+	size_t			 i, k, npfd;
+	char			 c;
+
+	cf = config;
+	str_fmt(msgdir, sizeof(msgdir), "%s/msg", cf->queue);
+	if (pipe2(sigp, O_CLOEXEC | O_NONBLOCK) == -1)
+		fatal("pipe");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sig;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	jobs = calloc(cf->max_deliveries, sizeof(*jobs));
+	pfd = calloc(cf->max_deliveries + 2, sizeof(*pfd));
+	if (jobs == NULL || pfd == NULL)
+		fatal("calloc");
+	scan();
+	lastscan = time(NULL);
+	log_info("runner started queue=%s messages=%s", cf->queue,
+	    head ? "some" : "none");
+
+	while (!stop) {
+		dispatch();
+		pfd[0].fd = notify;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = sigp[0];
+		pfd[1].events = POLLIN;
+		npfd = 2;
+		for (k = 0; k < njobs; k++)
+			if (jobs[k].errfd != -1) {
+				pfd[npfd].fd = jobs[k].errfd;
+				pfd[npfd++].events = POLLIN;
+			}
+		if (poll(pfd, npfd, next_timeout()) == -1 && errno != EINTR)
+			fatal("poll");
+		if (pfd[0].revents & (POLLIN | POLLHUP)) {
+			n = read(notify, ids, sizeof(ids) - 1);
+			if (n == 0) {
+				log_info("runner: master gone, exiting");
+				break;
+			}
+			for (i = 0; n > 0 && i + ID_LEN <= (size_t)n; i += ID_LEN) {
+				memcpy(id, ids + i, ID_LEN);
+				id[ID_LEN] = '\0';
+				add(id);
+			}
+		}
+		for (i = 2; i < npfd; i++)
+			if (pfd[i].revents)
+				for (k = 0; k < njobs; k++)
+					if (jobs[k].errfd == pfd[i].fd) {
+						drain(&jobs[k]);
+						break;
+					}
+		if (pfd[1].revents & POLLIN)
+			while (read(sigp[0], &c, 1) == 1)
+				;
+		reap();
+		now = time(NULL);
+		for (k = 0; k < njobs; k++)
+			if (now - jobs[k].started > cf->mda_timeout) {
+				log_warnx("id=%s delivery timed out, killing pid %ld",
+				    jobs[k].m->id, (long)jobs[k].pid);
+				kill(jobs[k].pid, SIGKILL);
+			}
+		if (now - lastscan >= RESCAN_SECS) {
+			scan();
+			lastscan = now;
+		}
+	}
+	for (k = 0; k < njobs; k++)
+		kill(jobs[k].pid, SIGTERM);
+	_exit(0);
+}

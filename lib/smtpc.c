@@ -335,7 +335,8 @@ command(struct smtpc *c, const char *line, const char *shown,
 }
 
 static int
-tcp_connect(const char *addr, int port, int timeout, char *err, size_t errlen)
+tcp_connect(const char *host, const char *addr, int port, int timeout,
+    char *err, size_t errlen)
 {
 	struct addrinfo hints, *ai;
 	struct pollfd pfd;
@@ -385,7 +386,8 @@ tcp_connect(const char *addr, int port, int timeout, char *err, size_t errlen)
 	return fd;
 fail:
 	e = errno;
-	str_fmt(err, errlen, "connect to %s port %d: %s", addr, port,
+	/* smtpc_deliver ranks errors by this form: keep it */
+	str_fmt(err, errlen, "%s: connect to %s port %d: %s", host, addr, port,
 	    strerror(e));
 	close(fd);
 	errno = e;
@@ -408,7 +410,7 @@ start_tls(struct smtpc *c, int verify, char *err, size_t errlen)
 	if (io_starttls_client(c->io, c->ctx, c->host, c->timeout, why,
 	    sizeof(why)) == -1) {
 		c->broken = 1;
-		str_fmt(err, errlen, "%s: TLS handshake: %s", c->host, why);
+		str_fmt(err, errlen, "%s: %s", c->host, why);
 		return -1;
 	}
 	return 0;
@@ -518,7 +520,7 @@ session(struct smtpc *c, const char *addr, int port, enum smtpc_tls tls,
 	int fd, rv, verify = !c->o.noverify;
 
 	*tls_failed_r = 0;
-	fd = tcp_connect(addr, port, c->o.connect_timeout_ms > 0 ?
+	fd = tcp_connect(c->host, addr, port, c->o.connect_timeout_ms > 0 ?
 	    c->o.connect_timeout_ms : 30000, err, errlen);
 	if (fd == -1)
 		return SMTPC_TEMP;

@@ -148,7 +148,13 @@ smtpc_deliver(struct dns *dns, const struct smtpc_opts *opts,
 			    results, &perm, err, sizeof(err)))
 				goto out;
 			perms += perm;
-			str_lcpy(last, err, sizeof(last));
+			/*
+			 * What a server said (TLS, AUTH, a greeting) tells
+			 * more than a later refused connection: keep it.
+			 */
+			if (last[0] == '\0' || strstr(err, ": connect to ") ==
+			    NULL || strstr(last, ": connect to ") != NULL)
+				str_lcpy(last, err, sizeof(last));
 			/* a host that refused us permanently: next host */
 			if (perm)
 				break;

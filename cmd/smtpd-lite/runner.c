@@ -369,9 +369,10 @@ finish_job(struct job *j)
 	clean_text(j->err);
 	perm = smtp_code_permanent(st->code);
 	if (j->status == 0) {
+		/* logged once the mark is durable: the log never overstates */
+		mark_done(m, i);
 		log_info("id=%s rcpt=<%s> rule=%s delivered", m->id,
 		    m->env.dests[i].rcpt, m->env.dests[i].rule);
-		mark_done(m, i);
 	} else if (!perm && now - (time_t)m->env.time < cf->lifetime) {
 		m->attempts[i]++;
 		delay = cf->retry_min;

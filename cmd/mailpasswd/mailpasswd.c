@@ -24,6 +24,7 @@
  * written or read; 77 permission denied.
  */
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <err.h>
 #include <errno.h>
@@ -38,6 +39,7 @@
 
 #include "passwd.h"
 #include "pwtable.h"
+#include "table.h"
 
 #define HASH_MAX	512
 
@@ -83,10 +85,11 @@ read_line(const char *prompt, int tty, char *pw, size_t size)
 		t = saved_tty;
 		t.c_lflag &= ~(ECHO | ECHOE | ECHOK);
 		t.c_lflag |= ECHONL;
-		fprintf(stderr, "%s", prompt);
 		tty_changed = 1;
+		/* Echo goes off before the prompt: nothing typed is shown. */
 		if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == -1)
 			err(EX_IOERR, "terminal");
+		fprintf(stderr, "%s", prompt);
 	}
 	for (;;) {
 		n = read(STDIN_FILENO, &c, 1);
@@ -160,24 +163,33 @@ make_hash(const char *scheme, int prefix, char *hash, size_t hashlen)
 	return rc;
 }
 
+/* Checks through lib/table, so it sees the table as the servers do. */
 static int
-check(const char *table, const char *user)
+check(const char *path, const char *user)
 {
-	char		 hash[HASH_MAX], pw[PASSWD_MAXLEN + 2], e[PATH_MAX + 256];
+	struct table	*t;
+	struct stat	 st;
+	char		 hash[HASH_MAX], pw[PASSWD_MAXLEN + 2];
+	char		 spec[PATH_MAX + 8], e[PATH_MAX + 256];
 	const char	*why;
-	int		 rc, r;
+	int		 r;
 
-	if ((rc = pwtable_get(table, user, hash, sizeof(hash), e,
-	    sizeof(e))) != EX_OK) {
-		warnx("%s", e);
-		return rc;
-	}
-	if ((why = passwd_why(hash, 0)) != NULL) {
-		warnx("%s: %s: %s", table, user, why);
-		return EX_DATAERR;
-	}
-	if ((rc = get_password(pw, sizeof(pw), 0)) != 0)
-		return rc;
+	if (stat(path, &st) == -1)
+		err(errno == ENOENT ? EX_NOINPUT : EX_NOPERM, "%s", path);
+	if (snprintf(spec, sizeof(spec), "file:%s", path) >= (int)sizeof(spec))
+		errx(EX_USAGE, "%s: path too long", path);
+	if (table_open(&t, spec, e, sizeof(e)) == -1)
+		errx(EX_DATAERR, "%s", e);
+	r = passwd_lookup(t, user, hash, sizeof(hash));
+	table_close(t);
+	if (r == -1)
+		err(EX_DATAERR, "%s: %s", path, user);
+	if (r == 0)
+		errx(EX_NOUSER, "%s: no such user in %s", user, path);
+	if ((why = passwd_why(hash, 0)) != NULL)
+		errx(EX_DATAERR, "%s: %s: %s", path, user, why);
+	if ((r = get_password(pw, sizeof(pw), 0)) != 0)
+		return r;
 	r = passwd_verify(hash, pw, 0);
 	explicit_bzero(pw, sizeof(pw));
 	if (r == 1)
@@ -186,8 +198,7 @@ check(const char *table, const char *user)
 		warnx("%s: wrong password", user);
 		return 1;
 	}
-	warnx("%s: %s: hash cannot be verified", table, user);
-	return EX_DATAERR;
+	errx(EX_DATAERR, "%s: %s: hash cannot be verified", path, user);
 }
 
 /* add, del or check on a table. */
@@ -257,6 +268,8 @@ main(int argc, char *argv[])
 	if (table != NULL) {
 		if (argc != 2)
 			usage();
+		if (strncmp(table, "file:", 5) == 0)
+			table += 5;
 		return table_op(table, argv[0], argv[1], scheme, prefix,
 		    prefix || scheme != NULL);
 	}

@@ -21,9 +21,6 @@ int	pwtable_set(const char *path, const char *user, const char *hash,
 /* Removes user's line(s); EX_NOUSER when there is none. */
 int	pwtable_del(const char *path, const char *user, char *err,
 	    size_t errlen);
-/* Copies user's hash: EX_OK, EX_NOUSER, or another error. */
-int	pwtable_get(const char *path, const char *user, char *hash,
-	    size_t hashlen, char *err, size_t errlen);
 /* 1 when name can be a table key (no white space, control characters,
  * ':', or leading '#'; at most 255 bytes). */
 int	pwtable_user_ok(const char *name);

@@ -87,6 +87,8 @@ struct tls_bio {
 
 static BIO_METHOD *tls_bio_method;
 
+static void	entry_free_names(struct tls_entry *);
+
 static int
 fd_is_socket(int fd)
 {
@@ -368,15 +370,13 @@ tls_client_new(const char *cafile, int verify, char *err, size_t errlen)
 void
 tls_ctx_free(struct tls_ctx *t)
 {
-	size_t	i, j;
+	size_t	i;
 
 	if (t == NULL)
 		return;
 	for (i = 0; i < t->nentries; i++) {
 		SSL_CTX_free(t->entries[i].ctx);
-		for (j = 0; j < t->entries[i].nnames; j++)
-			free(t->entries[i].names[j]);
-		free(t->entries[i].names);
+		entry_free_names(&t->entries[i]);
 	}
 	free(t->entries);
 	if (!t->server)
@@ -387,48 +387,47 @@ tls_ctx_free(struct tls_ctx *t)
 /* --- certificates ------------------------------------------------------- */
 
 /*
- * Reads a whole PEM file into a memory BIO. A key file must be a regular
- * file that neither group nor others can read or write.
+ * Reads a whole PEM file into b (wipe it after use). A key file must be a
+ * regular file that neither group nor others can read or write. 0 or -1.
  */
-static BIO *
-read_pem(const char *path, int is_key, char *err, size_t errlen)
+static int
+read_pem(struct buf *b, const char *path, int is_key, char *err, size_t errlen)
 {
 	struct stat	 st;
-	struct buf	 b;
 	char		 chunk[8192];
 	ssize_t		 n;
-	BIO		*bio;
 	int		 fd;
+
+	buf_init(b, TLS_FILE_MAX);
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
 		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
+		return -1;
 	}
 	if (fstat(fd, &st) == -1) {
 		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		close(fd);
-		return NULL;
+		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		(void)snprintf(err, errlen, "%s: not a regular file", path);
 		close(fd);
-		return NULL;
+		return -1;
 	}
 	if (is_key && (st.st_mode & 077) != 0) {
 		(void)snprintf(err, errlen, "%s: readable by others (mode %04o); "
 		    "a private key must be mode 600 or 400",
 		    path, (unsigned)(st.st_mode & 07777));
 		close(fd);
-		return NULL;
+		return -1;
 	}
-	buf_init(&b, TLS_FILE_MAX);
 	for (;;) {
 		n = read(fd, chunk, sizeof(chunk));
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
-		if (buf_add(&b, chunk, (size_t)n) == -1) {
+		if (buf_add(b, chunk, (size_t)n) == -1) {
 			n = -1;
 			break;
 		}
@@ -438,20 +437,11 @@ read_pem(const char *path, int is_key, char *err, size_t errlen)
 		(void)snprintf(err, errlen, "%s: %s", path,
 		    errno == EMSGSIZE ? "file too large" : strerror(errno));
 		close(fd);
-		buf_wipe_free(&b);
-		return NULL;
+		buf_wipe_free(b);
+		return -1;
 	}
 	close(fd);
-	bio = BIO_new(BIO_s_mem());
-	if (bio == NULL || (b.len > 0 &&
-	    BIO_write(bio, b.data, (int)b.len) != (int)b.len)) {
-		(void)snprintf(err, errlen, "%s: out of memory", path);
-		BIO_free(bio);
-		buf_wipe_free(&b);
-		return NULL;
-	}
-	buf_wipe_free(&b);
-	return bio;
+	return 0;
 }
 
 static int
@@ -561,45 +551,71 @@ entry_default(struct tls_ctx *t)
 	return t->nentries > 0 ? &t->entries[0] : NULL;
 }
 
-/* The entry that a certificate under hostname goes into, made if needed. */
-static struct tls_entry *
-entry_get(struct tls_ctx *t, const char *hostname, X509 *x)
+static void
+entry_free_names(struct tls_entry *e)
 {
-	struct tls_entry	*e, *v;
-	size_t			 i;
+	size_t	i;
 
-	for (i = 0; i < t->nentries; i++) {
-		e = &t->entries[i];
-		if (hostname == NULL && e->is_default)
-			return e;
-		if (hostname != NULL && !e->from_san && strcmp(hostname, "*") &&
-		    e->nnames == 1 && strcasecmp(e->names[0], hostname) == 0)
-			return e;
-	}
-	v = reallocarray(t->entries, t->nentries + 1, sizeof(*v));
-	if (v == NULL)
-		return NULL;
-	t->entries = v;
-	e = &t->entries[t->nentries];
-	memset(e, 0, sizeof(*e));
-	if ((e->ctx = server_ctx_new(t)) == NULL)
-		return NULL;
-	if (hostname == NULL)
-		e->is_default = 1;
-	else if (strcmp(hostname, "*") == 0) {
-		e->from_san = 1;
-		if (entry_add_cert_names(e, x) == -1)
-			goto fail;
-	} else if (entry_add_name(e, hostname, strlen(hostname)) == -1)
-		goto fail;
-	t->nentries++;
-	return e;
-fail:
-	SSL_CTX_free(e->ctx);
 	for (i = 0; i < e->nnames; i++)
 		free(e->names[i]);
 	free(e->names);
-	return NULL;
+	e->names = NULL;
+	e->nnames = 0;
+}
+
+static int
+entry_same_names(const struct tls_entry *a, const struct tls_entry *b)
+{
+	size_t	i;
+
+	if (a->nnames != b->nnames)
+		return 0;
+	for (i = 0; i < a->nnames; i++)
+		if (strcmp(a->names[i], b->names[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * The entry that a certificate under hostname goes into, made if needed.
+ * Certificates added under the same name (or, with "*", with the same
+ * names) share an SSL_CTX, so an RSA and an ECDSA one can serve together.
+ * NULL on ENOMEM.
+ */
+static struct tls_entry *
+entry_get(struct tls_ctx *t, const char *hostname, X509 *x)
+{
+	struct tls_entry	 n, *e, *v;
+	size_t			 i;
+
+	memset(&n, 0, sizeof(n));
+	if (hostname == NULL)
+		n.is_default = 1;
+	else if (strcmp(hostname, "*") == 0) {
+		n.from_san = 1;
+		if (entry_add_cert_names(&n, x) == -1) {
+			entry_free_names(&n);
+			return NULL;
+		}
+	} else if (entry_add_name(&n, hostname, strlen(hostname)) == -1)
+		return NULL;
+	for (i = 0; i < t->nentries; i++) {
+		e = &t->entries[i];
+		if (e->is_default == n.is_default && e->from_san == n.from_san &&
+		    entry_same_names(e, &n)) {
+			entry_free_names(&n);
+			return e;
+		}
+	}
+	if ((n.ctx = server_ctx_new(t)) == NULL ||
+	    (v = reallocarray(t->entries, t->nentries + 1, sizeof(*v))) == NULL) {
+		SSL_CTX_free(n.ctx);
+		entry_free_names(&n);
+		return NULL;
+	}
+	t->entries = v;
+	t->entries[t->nentries] = n;
+	return &t->entries[t->nentries++];
 }
 
 int
@@ -608,9 +624,10 @@ tls_server_add_cert(struct tls_ctx *t, const char *hostname,
 {
 	STACK_OF(X509)	 *chain = NULL;
 	struct tls_entry *e, *def;
+	struct buf	  cb, kb;
 	EVP_PKEY	 *pkey = NULL;
 	X509		 *x = NULL, *ca;
-	BIO		 *bio;
+	BIO		 *bio = NULL;
 	int		  rc = -1;
 
 	if (t == NULL || !t->server) {
@@ -623,8 +640,12 @@ tls_server_add_cert(struct tls_ctx *t, const char *hostname,
 		hostname = NULL;
 	ERR_clear_error();
 
-	if ((bio = read_pem(certfile, keyfile == certfile, err, errlen)) == NULL)
+	buf_init(&kb, 0);
+	if (read_pem(&cb, certfile, keyfile == certfile, err, errlen) == -1)
 		return -1;
+	if (cb.len == 0 || cb.len > INT_MAX ||
+	    (bio = BIO_new_mem_buf(cb.data, (int)cb.len)) == NULL)
+		goto oom;
 	x = PEM_read_bio_X509_AUX(bio, NULL, no_password_cb, NULL);
 	if (x == NULL) {
 		char what[300];
@@ -632,8 +653,7 @@ tls_server_add_cert(struct tls_ctx *t, const char *hostname,
 		(void)snprintf(what, sizeof(what), "%s: no certificate",
 		    certfile);
 		tls_seterr(err, errlen, what);
-		BIO_free(bio);
-		return -1;
+		goto out;
 	}
 	if ((chain = sk_X509_new_null()) == NULL)
 		goto oom;
@@ -643,12 +663,16 @@ tls_server_add_cert(struct tls_ctx *t, const char *hostname,
 			goto oom;
 		}
 	ERR_clear_error();	/* the end of the file */
+	BIO_free(bio);
+	bio = NULL;
 	if (keyfile != certfile) {
-		BIO_free(bio);
-		if ((bio = read_pem(keyfile, 1, err, errlen)) == NULL)
+		if (read_pem(&kb, keyfile, 1, err, errlen) == -1)
 			goto out;
+		bio = BIO_new_mem_buf(kb.len > 0 ? kb.data : "", (int)kb.len);
 	} else
-		(void)BIO_reset(bio);
+		bio = BIO_new_mem_buf(cb.data, (int)cb.len);
+	if (bio == NULL)
+		goto oom;
 	pkey = PEM_read_bio_PrivateKey(bio, NULL, no_password_cb, NULL);
 	BIO_free(bio);
 	bio = NULL;
@@ -700,6 +724,8 @@ oom:
 	(void)snprintf(err, errlen, "tls: out of memory");
 out:
 	BIO_free(bio);
+	buf_wipe_free(&cb);
+	buf_wipe_free(&kb);
 	EVP_PKEY_free(pkey);
 	X509_free(x);
 	sk_X509_pop_free(chain, X509_free);
@@ -903,7 +929,11 @@ conn_handshake(struct tls_conn *c, int server, int timeout_ms, char *err,
 			    "TLS handshake: certificate verify failed: %s",
 			    X509_verify_cert_error_string(vr));
 			errno = EPROTO;
-		} else
+		} else if (errno == EPIPE || errno == ECONNRESET)
+			(void)snprintf(err, errlen,
+			    "TLS handshake: connection closed by peer (%s)",
+			    c->err);
+		else
 			(void)snprintf(err, errlen, "TLS handshake: %s", c->err);
 		return -1;
 	}
@@ -938,6 +968,34 @@ tls_accept(struct tls_ctx *t, int fd, int timeout_ms, char *err, size_t errlen)
 	return tls_accept_fds(t, fd, fd, timeout_ms, err, errlen);
 }
 
+/*
+ * Sets the name to send as SNI and to verify: an IP literal is checked
+ * against the IP SANs and not sent (RFC 6066 3); a final dot is dropped.
+ */
+static int
+conn_set_peer(struct tls_conn *c, int verify, const char *servername)
+{
+	char	name[256];
+	size_t	len = strlen(servername);
+
+	if (len >= sizeof(name))
+		return -1;
+	memcpy(name, servername, len + 1);
+	if (len > 1 && name[len - 1] == '.')
+		name[len - 1] = '\0';
+	if (is_ip_literal(name))
+		return !verify || X509_VERIFY_PARAM_set1_ip_asc(
+		    SSL_get0_param(c->ssl), name) ? 0 : -1;
+	if (!SSL_set_tlsext_host_name(c->ssl, name))
+		return -1;
+	if (verify) {
+		SSL_set_hostflags(c->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (!SSL_set1_host(c->ssl, name))
+			return -1;
+	}
+	return 0;
+}
+
 struct tls_conn *
 tls_connect_fds(struct tls_ctx *t, int rfd, int wfd, const char *servername,
     int timeout_ms, char *err, size_t errlen)
@@ -952,27 +1010,13 @@ tls_connect_fds(struct tls_ctx *t, int rfd, int wfd, const char *servername,
 	}
 	if ((c = conn_new(t, rfd, wfd, err, errlen)) == NULL)
 		return NULL;
-	if (servername != NULL && servername[0] != '\0') {
-		int ok;
-
-		if (is_ip_literal(servername)) {
-			ok = !t->verify || X509_VERIFY_PARAM_set1_ip_asc(
-			    SSL_get0_param(c->ssl), servername);
-		} else {
-			ok = SSL_set_tlsext_host_name(c->ssl, servername);
-			if (ok && t->verify) {
-				SSL_set_hostflags(c->ssl,
-				    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-				ok = SSL_set1_host(c->ssl, servername);
-			}
-		}
-		if (!ok) {
-			(void)snprintf(err, errlen, "tls: bad server name: %s",
-			    servername);
-			conn_free(c);
-			errno = EINVAL;
-			return NULL;
-		}
+	if (servername != NULL && servername[0] != '\0' &&
+	    conn_set_peer(c, t->verify, servername) == -1) {
+		(void)snprintf(err, errlen, "tls: bad server name: %s",
+		    servername);
+		conn_free(c);
+		errno = EINVAL;
+		return NULL;
 	}
 	if (conn_handshake(c, 0, timeout_ms, err, errlen) == -1) {
 		e = errno;

@@ -33,6 +33,8 @@ ap.add_argument("--rcpt-limit", type=int, default=0)
 ap.add_argument("--data-reply", default="250 2.0.0 queued")
 ap.add_argument("--silent", action="store_true", help="never greet")
 ap.add_argument("--badreply", help="raw bytes sent as the EHLO reply")
+ap.add_argument("--dropdata", action="store_true",
+                help="close the connection when the data has arrived")
 a = ap.parse_args()
 
 
@@ -179,6 +181,10 @@ def session(c, n):
                 c.buf = data[i + 3:]
                 data = data[:i]
                 break
+            if a.dropdata:
+                log(ev="dropped")
+                c.s.close()
+                return
             log(ev="message", mail=mail, rcpts=rcpts, tls=tls, auth=user,
                 pipelined=pipelined, data=data.decode("latin-1"))
             c.send(a.data_reply + "\r\n")

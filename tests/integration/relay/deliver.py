@@ -31,12 +31,16 @@ z = ['local-zone: "example." static'] + ["local-data: " + x for x in [
     '"alldown.example. MX 10 down.multi.example."',
     '"nullmx.example. MX 0 ."',
     '"implicit.example. A 127.0.0.3"',
+    '"drop.example. MX 10 dropper.drop.example."',
+    '"drop.example. MX 20 up.multi.example."',
+    '"dropper.drop.example. A 127.0.0.6"',
 ]] + ['local-zone: "refused.example." refuse']
 unbound(d, dnsport, z)
 fwd = "127.0.0.1:%d" % dnsport
 up, uplog = smtp_server(d, "up", port, addr="127.0.0.3")
 refuser, _ = smtp_server(d, "refuser", port, "--greet", "554 5.7.1 not you",
                          addr="127.0.0.5")
+dropper, droplog = smtp_server(d, "dropper", port, "--dropdata", addr="127.0.0.6")
 
 
 def relay(domain, *rcpts, extra=()):
@@ -65,6 +69,13 @@ out, res = relay("greet.example", "carol@greet.example")
 r = res.get((1, "carol@greet.example"), ("?", 0, ""))
 t.ok(r[0] == "ok" and "up.multi.example" in r[2],
      "a 554 greeting sends us to the next MX: %r" % (r,))
+out, res = relay("drop.example", "jo@drop.example", "perm3@drop.example")
+r = res.get((1, "jo@drop.example"), ("?", 0, ""))
+t.ok(r[0] == "ok" and "up.multi.example" in r[2] and events(droplog, "dropped"),
+     "connection lost after the data: the next MX gets it: %r" % (r,))
+r = res.get((1, "perm3@drop.example"), ("?", 0, ""))
+t.ok(r[0] == "perm" and "dropper" in r[2],
+     "a recipient refused before the loss keeps its final answer: %r" % (r,))
 out, res = relay("allrefuse.example", "dan@allrefuse.example")
 r = res.get((1, "dan@allrefuse.example"), ("?", 0, ""))
 t.ok(r[0] == "perm" and "not you" in r[2],

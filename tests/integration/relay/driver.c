@@ -183,8 +183,10 @@ main(int argc, char **argv)
 		st = smtpc_connect(&c, &o, host != NULL ? host : addr, addr, port,
 		    errbuf, sizeof(errbuf));
 		printf("connect %s: %s\n", status_name(st), errbuf);
-		if (st != 0)
+		if (st != 0) {
+			free(res);
 			return 1;
+		}
 		printf("tls %s\n", smtpc_tls_info(c, info, sizeof(info))[0] ?
 		    info : "none");
 		for (k = 1; k <= times; k++) {

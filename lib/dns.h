@@ -58,8 +58,9 @@ struct dns_opts {
 struct dns;
 
 /*
- * A resolver. NULL with err ("forwarder 'x': not an IP address",
- * "libunbound: ..."). One per process (it runs a thread for queries).
+ * A resolver. NULL with err ("forwarder 'x': not IP or IP:port",
+ * "libunbound: ..."). It runs a thread for its queries: make it after
+ * fork(), in the process that uses it, and free it there.
  */
 struct dns *dns_new(const struct dns_opts *, char *err, size_t errlen);
 void	dns_free(struct dns *);

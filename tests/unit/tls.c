@@ -11,8 +11,11 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -595,10 +598,108 @@ test_timeouts(struct tls_ctx *s)
 	tls_ctx_free(cctx);
 }
 
+/*
+ * "tls serve DIR PORTFILE": a tiny server for tests/integration/tls_clients.py
+ * with the certificates of make_server() from DIR (made by mkcerts.sh as
+ * above). Two loopback listeners, plaintext with STARTTLS and implicit
+ * TLS; their ports go to PORTFILE. Commands, one per line: STARTTLS,
+ * INFO (SNI and tls_info), ECHO text, QUIT. It exits when stdin closes.
+ */
+static void
+serve_session(struct tls_ctx *s, int fd, int implicit)
+{
+	struct io	*io;
+	char		 line[1024], info[128], err[256];
+	const char	*sni;
+
+	io = io_new(fd, fd);
+	if (implicit && io_starttls_server(io, s, 5000, err, sizeof(err)) == -1)
+		_exit(1);
+	io_puts(io, "220 ready\r\n");
+	io_flush(io, 5000);
+	while (io_getline(io, line, sizeof(line), 10000, NULL) >= 0) {
+		if (strcmp(line, "STARTTLS") == 0 && !io_is_tls(io)) {
+			io_puts(io, "220 go ahead\r\n");
+			if (io_starttls_server(io, s, 5000, err, sizeof(err)) == -1)
+				_exit(1);
+			continue;
+		} else if (strcmp(line, "INFO") == 0) {
+			sni = io_tls_servername(io);
+			io_printf(io, "250 SNI=%s INFO=%s\r\n", sni ? sni : "-",
+			    io_tls_info(io, info, sizeof(info)));
+		} else if (strncmp(line, "ECHO ", 5) == 0)
+			io_printf(io, "250 %s\r\n", line + 5);
+		else if (strcmp(line, "QUIT") == 0) {
+			io_puts(io, "221 bye\r\n");
+			break;
+		} else
+			io_puts(io, "500 what\r\n");
+		if (io_pending(io) == 0 && io_flush(io, 5000) == -1)
+			break;
+	}
+	io_free(io, 1);
+	_exit(0);
+}
+
+static int
+serve(const char *d, const char *portfile)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 slen;
+	struct pollfd		 pfd[3];
+	struct tls_ctx		*s;
+	FILE			*f;
+	int			 ls[2], i, fd;
+
+	snprintf(dir, sizeof(dir), "%s", d);
+	signal(SIGCHLD, SIG_IGN);
+	s = make_server();
+	for (i = 0; i < 2; i++) {
+		ls[i] = socket(AF_INET, SOCK_STREAM, 0);
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		slen = sizeof(sin);
+		if (bind(ls[i], (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+		    listen(ls[i], 16) == -1 ||
+		    getsockname(ls[i], (struct sockaddr *)&sin, &slen) == -1)
+			return 1;
+		pfd[i].fd = ls[i];
+		pfd[i].events = POLLIN;
+		if ((f = fopen(portfile, i == 0 ? "w" : "a")) == NULL)
+			return 1;
+		fprintf(f, "%d%s", ntohs(sin.sin_port), i == 0 ? " " : "\n");
+		fclose(f);
+	}
+	pfd[2].fd = 0;
+	pfd[2].events = POLLIN;
+	for (;;) {
+		if (poll(pfd, 3, -1) == -1)
+			continue;
+		if (pfd[2].revents)
+			return 0;
+		for (i = 0; i < 2; i++) {
+			if (!pfd[i].revents)
+				continue;
+			if ((fd = accept(ls[i], NULL, NULL)) == -1)
+				continue;
+			if (fork() == 0) {
+				close(ls[0]);
+				close(ls[1]);
+				serve_session(s, fd, i == 1);
+			}
+			close(fd);
+		}
+	}
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	struct tls_ctx	*s;
+
+	if (argc == 4 && strcmp(argv[1], "serve") == 0)
+		return serve(argv[2], argv[3]);
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);	/* the raw OpenSSL client needs it */

@@ -3,6 +3,13 @@
  * a timeout on every read and length limits on every line. Blocking
  * model: one session per process (smtpd-lite, imapd and fetch fork per
  * connection), poll(2) for the timeouts.
+ *
+ * Timeouts: io_getline's is a deadline for the whole line; io_read_full,
+ * io_read_some and io_flush wait at most timeout_ms for each read or
+ * write to progress. A line cut by a timeout stays buffered for the next
+ * call. Sockets are written with MSG_NOSIGNAL (EPIPE, never SIGPIPE);
+ * a program that writes to a pipe (inetd mode under a pipe) ignores
+ * SIGPIPE itself. At most 32 KiB of output is buffered.
  */
 #ifndef IO_H
 #define IO_H
@@ -15,7 +22,10 @@ struct tls_ctx;
 
 /* Wraps fds (rfd == wfd for a socket; 0 and 1 for inetd mode). NULL on ENOMEM. */
 struct io *io_new(int rfd, int wfd);
-/* Frees; closes the fds when close_fds. Closes TLS first. */
+/*
+ * Frees; closes the fds when close_fds. Closes TLS first. Output still
+ * buffered is flushed best-effort (at most 2 s, or the write timeout).
+ */
 void	io_free(struct io *, int close_fds);
 
 /*

@@ -19,6 +19,14 @@ struct tls_ctx *tls_server_new(char *err, size_t errlen);
  * default; otherwise it is chosen when SNI names hostname (or a name in
  * the certificate's SAN when hostname is "*"). 0, or -1 with err
  * ("key.pem: readable by others (mode 0644)", "cert.pem: key does not match").
+ * keyfile NULL: the key is in certfile (which is then checked like a key).
+ * Certificates added under the same name (or with "*", the same SAN
+ * names) are served together, so an RSA and an ECDSA one can coexist and
+ * OpenSSL picks by what the client supports. Without a NULL-hostname
+ * certificate the first one added is the default. Names match exactly
+ * (case-insensitive) or as "*.example.org" for one label; the first
+ * entry added wins. Call before forking: session tickets then resume in
+ * any child.
  */
 int	tls_server_add_cert(struct tls_ctx *, const char *hostname,
 	    const char *certfile, const char *keyfile, char *err, size_t errlen);
@@ -32,8 +40,11 @@ void	tls_ctx_free(struct tls_ctx *);
 
 /*
  * Handshakes on a connected socket fd (blocking with timeout_ms).
- * Client: servername is sent as SNI and checked against the certificate.
- * Returns the connection or NULL with err. The fd stays the caller's.
+ * Client: servername is sent as SNI and checked against the certificate;
+ * an IP literal is checked against the IP SANs and not sent as SNI; a
+ * final dot is ignored; NULL checks the chain only. Returns the
+ * connection or NULL with err (errno ETIMEDOUT when it timed out). The fd
+ * stays the caller's, its flags untouched.
  */
 struct tls_conn *tls_accept(struct tls_ctx *, int fd, int timeout_ms, char *err,
 	    size_t errlen);

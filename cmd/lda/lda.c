@@ -1,0 +1,566 @@
+/*
+ * lda -- reads one message on stdin and delivers it into a Maildir.
+ *
+ *   lda [-c file] -d user [-m folder] [-f sender] [-a address]
+ *   lda [-c file] -M maildir [-m folder] [-f sender] [-a address]
+ *   lda [-c file] -n
+ *
+ * The user's Maildir comes from the [users] section (lib/userdb: userbase
+ * table, home template, or the system's passwd); -M names the Maildir
+ * and skips every lookup. Return-Path and Delivered-To are added at the
+ * top; a message that already carries our Delivered-To is a loop. The
+ * message is written under tmp/, fsync'd, linked into new/ with ,S= and
+ * ,W= in its name and new/ is fsync'd: only then do we exit 0.
+ *
+ * It does not filter, sort, bounce, vacation-reply or enforce quotas, and
+ * it never writes as root: run as root it becomes the user first.
+ *
+ * Exit statuses (sysexits.h), one line on stderr for each failure:
+ *   0 delivered; 64 usage; 65 the message is refused for good (empty,
+ *   over max_size, a Delivered-To loop); 67 unknown user; 75 try again
+ *   later (disk full, quota, I/O, permissions: nothing left in new/);
+ *   78 bad configuration (file:line), or a user mapped to uid 0.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "imap.h"
+#include "maildir.h"
+#include "priv.h"
+#include "userdb.h"
+
+#define DEFAULT_CONF	SYSCONFDIR "/courriel/lda.conf"
+#define CHUNK		65536
+#define HEADER_SCAN_MAX	65536	/* loop detection looks this far at most */
+
+struct opts {
+	const char	*conf_path;
+	int		 conf_given;
+	const char	*user;		/* -d */
+	const char	*maildir;	/* -M */
+	const char	*folder;	/* -m */
+	const char	*sender;	/* -f */
+	const char	*rcpt;		/* -a */
+	int		 check;		/* -n */
+};
+
+struct settings {
+	unsigned long long	 max_size;	/* 0: no limit */
+	int			 create_folders;
+};
+
+/* What fatal() must clean up: the temp file, never anything in new/. */
+static struct maildir_tmp	 tmp;
+static char			 tmppath[4096 + 300];
+
+static char	inbuf[CHUNK];
+
+static void	 fatal(int, const char *, ...)
+		    __attribute__((format(printf, 2, 3), noreturn));
+static void	 usage(void) __attribute__((noreturn));
+static void	 parse_opts(int, char **, struct opts *);
+static struct conf *load_conf(const struct opts *, struct settings *);
+static void	 find_target(const struct opts *, const struct conf *,
+		    char *, size_t, uid_t *, gid_t *);
+static void	 become(uid_t, gid_t);
+static void	 choose_folder(const struct opts *, const struct settings *,
+		    char *, size_t);
+static void	 deliver(const struct opts *, const struct settings *,
+		    const char *);
+
+int
+main(int argc, char *argv[])
+{
+	struct opts	 o;
+	struct settings	 s;
+	struct conf	*conf;
+	char		 maildir[4096];
+	uid_t		 uid = 0;
+	gid_t		 gid = 0;
+
+	umask(077);
+	parse_opts(argc, argv, &o);
+	conf = load_conf(&o, &s);
+	if (o.check) {
+		printf("%s: ok\n", conf ? o.conf_path : "no configuration "
+		    "(system users)");
+		return 0;
+	}
+	find_target(&o, conf, maildir, sizeof(maildir), &uid, &gid);
+	conf_free(conf);
+	if (priv_is_root())
+		become(uid, gid);
+	choose_folder(&o, &s, maildir, sizeof(maildir));
+	deliver(&o, &s, maildir);
+	return 0;
+}
+
+static void
+fatal(int code, const char *fmt, ...)
+{
+	va_list	ap;
+
+	maildir_tmp_abort(&tmp);
+	fputs("lda: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: lda [-c file] -d user | -M maildir [-m folder] "
+	    "[-f sender] [-a address]\n       lda [-c file] -n\n");
+	exit(EX_USAGE);
+}
+
+/* An address for a header: no control characters, not too long. */
+static const char *
+address_arg(const char *s, const char *what)
+{
+	const unsigned char	*p;
+
+	if (strlen(s) > 900)
+		fatal(EX_USAGE, "%s: too long", what);
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			fatal(EX_USAGE, "%s: control character in \"%s\"",
+			    what, s);
+	return s;
+}
+
+static void
+parse_opts(int argc, char **argv, struct opts *o)
+{
+	int	ch;
+
+	memset(o, 0, sizeof(*o));
+	o->conf_path = DEFAULT_CONF;
+	while ((ch = getopt(argc, argv, "a:c:d:f:hm:M:n")) != -1) {
+		switch (ch) {
+		case 'a':
+			o->rcpt = address_arg(optarg, "-a");
+			break;
+		case 'c':
+			o->conf_path = optarg;
+			o->conf_given = 1;
+			break;
+		case 'd':
+			o->user = optarg;
+			break;
+		case 'f':
+			o->sender = address_arg(optarg, "-f");
+			break;
+		case 'm':
+			o->folder = optarg;
+			break;
+		case 'M':
+			o->maildir = optarg;
+			break;
+		case 'n':
+			o->check = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (!o->check && (o->user == NULL) == (o->maildir == NULL))
+		usage();
+	if (o->maildir != NULL && o->maildir[0] == '\0')
+		usage();
+}
+
+/*
+ * The configuration, or NULL when the default file does not exist (then
+ * users are the system's). An explicit -c must exist.
+ */
+static struct conf *
+load_conf(const struct opts *o, struct settings *s)
+{
+	static const char *const lda_keys[] = {
+		"max_size", "create_folders", NULL
+	};
+	const struct conf_section	*sec;
+	struct userdb			*db;
+	struct conf			*conf;
+	char				 err[1024];
+
+	memset(s, 0, sizeof(*s));
+	if (!o->conf_given && access(o->conf_path, F_OK) == -1 &&
+	    errno == ENOENT)
+		return NULL;
+	if (conf_load(&conf, o->conf_path, err, sizeof(err)) == -1)
+		fatal(EX_CONFIG, "%s", err);
+	if ((sec = conf_section(conf, "lda", NULL)) != NULL &&
+	    (conf_check_keys(conf, sec, lda_keys, err, sizeof(err)) == -1 ||
+	    conf_size(conf, sec, "max_size", &s->max_size, err,
+	    sizeof(err)) == -1 ||
+	    conf_bool(conf, sec, "create_folders", &s->create_folders, err,
+	    sizeof(err)) == -1))
+		fatal(EX_CONFIG, "%s", err);
+	if (o->check) {
+		/* -n checks [users] too (lookups open it only for -d). */
+		if (userdb_open(&db, conf, err, sizeof(err)) == -1)
+			fatal(EX_CONFIG, "%s", err);
+		userdb_close(db);
+	}
+	return conf;
+}
+
+/* The Maildir, and the ids to write it with when we are root. */
+static void
+find_target(const struct opts *o, const struct conf *conf, char *maildir,
+    size_t len, uid_t *uid, gid_t *gid)
+{
+	struct userdb	*db;
+	struct user	 u;
+	struct stat	 st;
+	char		 err[1024], parent[4096], *slash;
+	int		 r;
+
+	if (o->maildir != NULL) {
+		if (str_lcpy(maildir, o->maildir, len) >= len)
+			fatal(EX_USAGE, "-M: path too long");
+		if (!priv_is_root())
+			return;
+		/* As root, -M writes as the owner of the Maildir (or of
+		 * the directory it is to be made in). */
+		if (stat(maildir, &st) == -1) {
+			str_lcpy(parent, maildir, sizeof(parent));
+			if ((slash = strrchr(parent, '/')) != NULL)
+				*(slash == parent ? slash + 1 : slash) = '\0';
+			else
+				str_lcpy(parent, ".", sizeof(parent));
+			if (stat(parent, &st) == -1)
+				fatal(EX_TEMPFAIL, "%s: %s", maildir,
+				    strerror(errno));
+		}
+		*uid = st.st_uid;
+		*gid = st.st_gid;
+		if (*uid == 0)
+			fatal(EX_CONFIG, "%s: owned by root; refusing to "
+			    "deliver as root (chown it to the mail user)",
+			    maildir);
+		return;
+	}
+	if (userdb_open(&db, conf, err, sizeof(err)) == -1)
+		fatal(EX_CONFIG, "%s", err);
+	r = userdb_lookup(db, o->user, &u, err, sizeof(err));
+	userdb_close(db);
+	if (r == -1)
+		fatal(EX_TEMPFAIL, "%s: %s", o->user, err);
+	if (r == 0)
+		fatal(EX_NOUSER, "%s: unknown user", o->user);
+	if (u.uid == 0 && priv_is_root())
+		fatal(EX_CONFIG, "%s: mapped to uid 0; refusing to deliver "
+		    "as root", o->user);
+	if (str_lcpy(maildir, u.maildir, len) >= len)
+		fatal(EX_TEMPFAIL, "%s: maildir path too long", o->user);
+	*uid = u.uid;
+	*gid = u.gid;
+}
+
+static void
+become(uid_t uid, gid_t gid)
+{
+	char	err[256];
+
+	if (uid == 0)
+		fatal(EX_CONFIG, "refusing to deliver as root");
+	if (priv_drop(uid, gid, err, sizeof(err)) == -1)
+		fatal(EX_TEMPFAIL, "%s", err);
+}
+
+/* mkdir -p of the directories above path (as the mail user). */
+static int
+make_parents(const char *path)
+{
+	char	p[4096], *s;
+
+	if (str_lcpy(p, path, sizeof(p)) >= sizeof(p))
+		return -1;
+	for (s = p + 1; (s = strchr(s, '/')) != NULL; s++) {
+		*s = '\0';
+		if (mkdir(p, 0700) == -1 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	return 0;
+}
+
+/*
+ * -m: the folder's Maildir. Names are given as IMAP shows them (UTF-8,
+ * '/' or '.' between levels) and stored in modified UTF-7 as Maildir++
+ * wants. A folder that does not exist is made when create_folders is
+ * set; otherwise, as with a bad name, the message goes to INBOX (as
+ * dovecot-lda does): delivering somewhere beats refusing.
+ */
+static void
+choose_folder(const struct opts *o, const struct settings *s, char *maildir,
+    size_t len)
+{
+	struct buf	 b;
+	struct stat	 st;
+	char		 name[1024], path[4096], err[1024], *p;
+
+	if (o->folder == NULL || strcasecmp(o->folder, "INBOX") == 0)
+		return;
+	if (str_lcpy(name, o->folder, sizeof(name)) >= sizeof(name))
+		goto inbox;
+	if (strncasecmp(name, "INBOX/", 6) == 0 ||
+	    strncasecmp(name, "INBOX.", 6) == 0)
+		memmove(name, name + 6, strlen(name + 6) + 1);
+	for (p = name; *p != '\0'; p++)
+		if (*p == '/')
+			*p = '.';
+	buf_init(&b, 1024);
+	if (imap_utf7_encode(name, &b) == -1 || !maildir_folder_name_ok(b.data)) {
+		buf_free(&b);
+		goto inbox;
+	}
+	if (str_fmt(path, sizeof(path), "%s/.%s", maildir, b.data) == -1) {
+		buf_free(&b);
+		goto inbox;
+	}
+	if (stat(path, &st) == -1) {
+		if (errno != ENOENT || !s->create_folders) {
+			buf_free(&b);
+			goto inbox;
+		}
+		if (access(maildir, F_OK) == -1 &&
+		    (make_parents(maildir) == -1 ||
+		    maildir_make(maildir, err, sizeof(err)) == -1))
+			fatal(EX_TEMPFAIL, "%s", err);
+		if (maildir_make_folder(maildir, b.data, err,
+		    sizeof(err)) == -1)
+			fatal(EX_TEMPFAIL, "%s", err);
+	}
+	buf_free(&b);
+	str_lcpy(maildir, path, len);
+	return;
+inbox:
+	fprintf(stderr, "lda: folder \"%s\" %s; delivering to INBOX\n",
+	    o->folder, s->create_folders ? "has a bad name" :
+	    "does not exist or has a bad name");
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	if (tmppath[0] != '\0')
+		(void)unlink(tmppath);
+	_exit(EX_TEMPFAIL);
+}
+
+static void
+open_tmp(const char *maildir)
+{
+	struct sigaction	sa;
+	char			err[1024];
+
+	if (maildir_tmp_open(&tmp, maildir, err, sizeof(err)) == -1) {
+		if (errno != ENOENT)
+			fatal(EX_TEMPFAIL, "%s", err);
+		/* First delivery: make the Maildir (and its parents). */
+		if (make_parents(maildir) == -1 ||
+		    maildir_make(maildir, err, sizeof(err)) == -1 ||
+		    maildir_tmp_open(&tmp, maildir, err, sizeof(err)) == -1)
+			fatal(EX_TEMPFAIL, "%s", err);
+	}
+	if (str_fmt(tmppath, sizeof(tmppath), "%s/tmp/%s", tmp.dir,
+	    tmp.base) == -1)
+		tmppath[0] = '\0';
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+}
+
+/* Reads what stdin has, up to CHUNK bytes: the count, 0 at the end. */
+static size_t
+read_in(void)
+{
+	ssize_t	n;
+
+	for (;;) {
+		n = read(STDIN_FILENO, inbuf, sizeof(inbuf));
+		if (n >= 0)
+			return (size_t)n;
+		if (errno != EINTR)
+			fatal(EX_TEMPFAIL, "stdin: read: %s", strerror(errno));
+	}
+}
+
+static void
+put(const void *p, size_t n)
+{
+	char	err[1024];
+
+	if (maildir_tmp_write(&tmp, p, n, err, sizeof(err)) == -1)
+		fatal(EX_TEMPFAIL, "%s", err);
+}
+
+/*
+ * Loop detection: the header block is scanned (at most HEADER_SCAN_MAX
+ * bytes of it) for a Delivered-To naming rcpt, as the bytes go by.
+ */
+struct scan {
+	const char	*rcpt;
+	size_t		 seen;
+	int		 done;
+	size_t		 llen;
+	char		 line[1024];
+};
+
+static int
+delivered_to_us(const struct scan *sc)
+{
+	char	v[1024], *p, *e;
+	size_t	n;
+
+	if (sc->llen < 13 || strncasecmp(sc->line, "Delivered-To:", 13) != 0)
+		return 0;
+	n = sc->llen - 13;
+	memcpy(v, sc->line + 13, n);
+	v[n] = '\0';
+	p = str_trim(v);
+	if (*p == '<' && (e = strchr(p, '>')) != NULL) {
+		p++;
+		*e = '\0';
+	}
+	return strcasecmp(p, sc->rcpt) == 0;
+}
+
+/* 1 when a loop is found in these bytes. */
+static int
+scan(struct scan *sc, const char *p, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n && !sc->done; i++) {
+		if (++sc->seen > HEADER_SCAN_MAX) {
+			sc->done = 1;
+			break;
+		}
+		if (p[i] != '\n') {
+			if (sc->llen < sizeof(sc->line) - 1)
+				sc->line[sc->llen++] = p[i];
+			continue;
+		}
+		if (sc->llen > 0 && sc->line[sc->llen - 1] == '\r')
+			sc->llen--;
+		if (sc->llen == 0)
+			sc->done = 1;	/* end of the header */
+		else if (delivered_to_us(sc))
+			return 1;
+		sc->llen = 0;
+	}
+	return 0;
+}
+
+/* An mbox "From sender date" line at the top: skipped, its sender kept. */
+static size_t
+from_line(char *p, size_t n, char *sender, size_t sendlen)
+{
+	char	*nl, *s, *e;
+
+	if (n < 5 || memcmp(p, "From ", 5) != 0 ||
+	    (nl = memchr(p, '\n', n)) == NULL)
+		return 0;
+	s = p + 5;
+	while (s < nl && *s == ' ')
+		s++;
+	for (e = s; e < nl && *e != ' ' && *e != '\r' && *e != '\t'; e++)
+		;
+	if ((size_t)(e - s) < sendlen) {
+		memcpy(sender, s, (size_t)(e - s));
+		sender[e - s] = '\0';
+	}
+	return (size_t)(nl - p) + 1;
+}
+
+static void
+add_headers(const struct opts *o, const char *from_sender, const char *rcpt)
+{
+	char		 h[2048];
+	const char	*sender = o->sender ? o->sender : from_sender;
+	size_t		 n = 0, sl;
+	int		 k;
+
+	if (sender != NULL) {
+		sl = strlen(sender);
+		if (sl >= 2 && sender[0] == '<' && sender[sl - 1] == '>') {
+			sender++;
+			sl -= 2;
+		}
+		k = snprintf(h, sizeof(h), "Return-Path: <%.*s>\n", (int)sl,
+		    sender);
+		if (k > 0 && (size_t)k < sizeof(h))
+			n = (size_t)k;
+	}
+	if (rcpt != NULL) {
+		k = snprintf(h + n, sizeof(h) - n, "Delivered-To: %s\n", rcpt);
+		if (k > 0 && (size_t)k < sizeof(h) - n)
+			n += (size_t)k;
+	}
+	if (n > 0)
+		put(h, n);
+}
+
+static void
+deliver(const struct opts *o, const struct settings *s, const char *maildir)
+{
+	struct scan		 sc;
+	unsigned long long	 total = 0;
+	char			 err[1024], from_sender[1024];
+	size_t			 n, skip;
+	int			 loop = 0;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.rcpt = o->rcpt ? o->rcpt : o->user;
+	sc.done = sc.rcpt == NULL;
+	if ((n = read_in()) == 0)
+		fatal(EX_DATAERR, "empty message refused");
+	from_sender[0] = '\0';
+	skip = from_line(inbuf, n, from_sender, sizeof(from_sender));
+	open_tmp(maildir);
+	add_headers(o, skip && from_sender[0] ? from_sender : NULL, sc.rcpt);
+	for (; n > 0; n = read_in(), skip = 0) {
+		total += n - skip;
+		if (s->max_size > 0 && total > s->max_size)
+			fatal(EX_DATAERR, "message refused: over max_size "
+			    "(%llu bytes)", s->max_size);
+		if (!sc.done && scan(&sc, inbuf + skip, n - skip)) {
+			loop = 1;
+			break;
+		}
+		put(inbuf + skip, n - skip);
+	}
+	if (loop)
+		fatal(EX_DATAERR, "message refused: mail loop (Delivered-To: "
+		    "%s already present)", sc.rcpt);
+	if (total == 0)
+		fatal(EX_DATAERR, "empty message refused");
+	if (maildir_tmp_commit(&tmp, NULL, NULL, 0, err, sizeof(err)) == -1)
+		fatal(EX_TEMPFAIL, "%s", err);
+	tmppath[0] = '\0';
+}

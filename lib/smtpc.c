@@ -693,6 +693,16 @@ smtpc_rset(struct smtpc *c, char *err, size_t errlen)
 
 /* --- a transaction --- */
 
+/* 1 when an address has bytes beyond ASCII (RFC 6531). */
+static int
+addr_utf8(const char *a)
+{
+	for (; *a != '\0'; a++)
+		if ((unsigned char)*a >= 0x80)
+			return 1;
+	return 0;
+}
+
 /* 1 when an envelope address is safe to put in a command. */
 static int
 addr_ok(const char *a)
@@ -708,6 +718,16 @@ addr_ok(const char *a)
 			return 0;
 	}
 	return 1;
+}
+
+/*
+ * 1 when a can go to c: beyond ASCII only when the server offers
+ * SMTPUTF8 (RFC 6531 3.4: otherwise the message cannot be delivered).
+ */
+static int
+addr_sendable(const struct smtpc *c, const char *a)
+{
+	return addr_ok(a) && (!addr_utf8(a) || c->caps.smtputf8);
 }
 
 static void
@@ -815,7 +835,7 @@ smtpc_send(struct smtpc *c, const char *sender, const char *const *rcpts,
 	char line[ADDR_MAX + 64], *pending = NULL;
 	struct smtpc_reply r, mail;
 	size_t i, next = 0, sent, accepted = 0;
-	int mail_read = 0, rv = 0;
+	int mail_read = 0, rv = 0, utf8 = 0;
 
 	if (errlen > 0)
 		err[0] = '\0';
@@ -836,12 +856,17 @@ smtpc_send(struct smtpc *c, const char *sender, const char *const *rcpts,
 		rv = broke(results, pending, n, err);
 		goto out;
 	}
-	if (!addr_ok(sender)) {
-		for (i = 0; i < n; i++)
-			set_result_text(&results[i], SMTPC_PERM,
+	if (!addr_sendable(c, sender)) {
+		for (i = 0; i < n; i++) {
+			set_result_text(&results[i], SMTPC_PERM, addr_ok(sender) ?
+			    "non-ASCII sender and the server has no SMTPUTF8" :
 			    "sender address cannot be sent over SMTP");
+			results[i].code = 553;
+		}
 		goto out;
 	}
+	for (i = 0; i < n && !utf8; i++)
+		utf8 = addr_utf8(rcpts[i]) || addr_utf8(sender);
 	if (c->caps.size && c->caps.size_max > 0 && size > 0 &&
 	    (unsigned long long)size > c->caps.size_max) {
 		char why[SMTPC_TEXT_MAX];
@@ -855,7 +880,8 @@ smtpc_send(struct smtpc *c, const char *sender, const char *const *rcpts,
 		goto out;
 	}
 	str_fmt(line, sizeof(line), "MAIL FROM:<%s>%s%s", sender,
-	    c->caps.eightbit && eightbit ? " BODY=8BITMIME" : "", "");
+	    c->caps.eightbit && eightbit ? " BODY=8BITMIME" : "",
+	    utf8 && c->caps.smtputf8 ? " SMTPUTF8" : "");
 	if (c->caps.size && size >= 0) {
 		char sz[32];
 
@@ -883,9 +909,12 @@ smtpc_send(struct smtpc *c, const char *sender, const char *const *rcpts,
 		size_t first = next;
 
 		for (sent = 0; next < n && sent < chunk; next++) {
-			if (!addr_ok(rcpts[next])) {
+			if (!addr_sendable(c, rcpts[next])) {
 				set_result_text(&results[next], SMTPC_PERM,
+				    addr_ok(rcpts[next]) ? "non-ASCII recipient"
+				    " and the server has no SMTPUTF8" :
 				    "recipient address cannot be sent over SMTP");
+				results[next].code = 553;
 				pending[next] = 0;
 				continue;
 			}

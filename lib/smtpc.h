@@ -2,7 +2,7 @@
  * smtpc -- the SMTP client that relays mail to MX hosts and smarthosts
  * (RFC 5321), with STARTTLS (RFC 3207), implicit TLS (RFC 8314), AUTH
  * PLAIN and LOGIN (RFC 4954, 4616), PIPELINING (RFC 2920), SIZE (RFC
- * 1870) and 8BITMIME (RFC 6152). Blocking, one connection per object,
+ * 1870), 8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531). Blocking, one connection per object,
  * over lib/io and lib/tls; every read has a timeout and every reply is
  * bounded (line length, number of lines, code syntax: OpenSMTPD's
  * CVE-2020-8794 came from a lax reply parser).
@@ -128,7 +128,9 @@ typedef long (*smtpc_reader)(void *arg, char *buf, size_t len);
 
 /*
  * One transaction: MAIL FROM:<sender> (SIZE=size when offered and size
- * >= 0, BODY=8BITMIME when offered and eightbit), RCPT TO for each of
+ * >= 0, BODY=8BITMIME when offered and eightbit, SMTPUTF8 when offered
+ * and an address is not ASCII; without it such an address fails with
+ * 553, RFC 6531 3.4), RCPT TO for each of
  * rcpts[0..n) (pipelined when offered), then DATA with the message read
  * through reader: LF-terminated lines (CRLF accepted) are sent with CRLF,
  * a lone CR is turned into a line end too, lines starting with '.' are

@@ -33,6 +33,7 @@ ap.add_argument("--rcpt-limit", type=int, default=0)
 ap.add_argument("--data-reply", default="250 2.0.0 queued")
 ap.add_argument("--silent", action="store_true", help="never greet")
 ap.add_argument("--badreply", help="raw bytes sent as the EHLO reply")
+ap.add_argument("--smtputf8", action="store_true")
 ap.add_argument("--dropdata", action="store_true",
                 help="close the connection when the data has arrived")
 a = ap.parse_args()
@@ -100,6 +101,8 @@ def session(c, n):
             if not a.nopipelining:
                 caps.append("PIPELINING")
             caps.append("8BITMIME")
+            if a.smtputf8:
+                caps.append("SMTPUTF8")
             if a.size:
                 caps.append("SIZE %d" % a.size)
             else:

@@ -236,3 +236,21 @@ t.ok(res.get((1, "bad>rcpt@example.net"), ("?",))[0] == "perm" and
      res.get((1, "good@example.net"), ("?",))[0] == "ok",
      "an unsendable recipient is refused, the others go")
 srv.stop()
+
+# SMTPUTF8: a non-ASCII address goes only to a server that offers it
+uni = "j\u00f6s\u00e9@example.net"
+p = free_port()
+srv, lg = smtp_server(d, "ascii", p)
+out, err, res = send(p, rcpts=(uni, "plain@example.net"))
+r = res.get((1, uni), ("?", 0, ""))
+t.ok(r[0] == "perm" and "SMTPUTF8" in r[2] and
+     res.get((1, "plain@example.net"), ("?",))[0] == "ok",
+     "non-ASCII recipient without SMTPUTF8: permanent, the others go: %r" % (r,))
+srv.stop()
+p = free_port()
+srv, lg = smtp_server(d, "utf8", p, "--smtputf8")
+out, err, res = send(p, rcpts=(uni,))
+mailcmd = [e["line"] for e in events(lg, "cmd") if e["line"].startswith("MAIL")]
+t.ok(res.get((1, uni), ("?",))[0] == "ok" and mailcmd and
+     " SMTPUTF8" in mailcmd[0], "with SMTPUTF8 offered: MAIL says SMTPUTF8")
+srv.stop()

@@ -49,6 +49,7 @@ struct io {
 	int		 wtimeout;
 	int		 werr;		/* sticky write error (errno) */
 	int		 eof;
+	int		 discarding;	/* in a line too long, until its LF */
 	struct tls_conn	*tls;
 };
 
@@ -273,17 +274,24 @@ rbuf_grow(struct io *io, size_t need)
 	return 0;
 }
 
-/* Reads and drops input up to and including the next LF. */
-static int
+/*
+ * Reads and drops input up to and including the next LF, then fails with
+ * EMSGSIZE. Interrupted by a timeout, it goes on at the next io_getline:
+ * the tail of a long line is never taken for a line of its own.
+ */
+static long
 discard_line(struct io *io, long deadline)
 {
 	char	*lf;
 
+	io->discarding = 1;
 	for (;;) {
 		lf = memchr(io->rbuf + io->rpos, '\n', io->rlen);
 		if (lf != NULL) {
 			consume(io, (size_t)(lf - (io->rbuf + io->rpos)) + 1);
-			return 0;
+			io->discarding = 0;
+			errno = EMSGSIZE;
+			return -1;
 		}
 		consume(io, io->rlen);
 		if (fill(io, deadline) == -1)
@@ -303,6 +311,8 @@ io_getline(struct io *io, char *buf, size_t size, int timeout_ms, int *crlf_r)
 		errno = EINVAL;
 		return -1;
 	}
+	if (io->discarding)
+		return discard_line(io, deadline);
 	/* A line of size-1 bytes, its CR and LF: more without LF is too long. */
 	max = size + 1;
 	for (;;) {
@@ -311,12 +321,8 @@ io_getline(struct io *io, char *buf, size_t size, int timeout_ms, int *crlf_r)
 		if (lf != NULL)
 			break;
 		scanned = io->rlen;
-		if (io->rlen >= max) {
-			if (discard_line(io, deadline) == -1)
-				return -1;
-			errno = EMSGSIZE;
-			return -1;
-		}
+		if (io->rlen >= max)
+			return discard_line(io, deadline);
 		if (io->rpos + io->rlen >= io->rcap &&
 		    rbuf_grow(io, max < io->rcap ? io->rcap : max + 1) == -1)
 			return -1;
@@ -406,6 +412,7 @@ void
 io_discard_input(struct io *io)
 {
 	io->rpos = io->rlen = 0;
+	io->discarding = 0;
 }
 
 /* --- writing ------------------------------------------------------------ */

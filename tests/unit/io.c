@@ -189,6 +189,28 @@ test_long_lines(void)
 	T_EQ_STR(n >= 0 ? line : "", "ok", "and the next line is fine");
 	io_free(io, 1);
 	reap(pid);
+
+	/* A long line cut by a timeout: its tail is not taken for a line. */
+	memset(c, 0, sizeof(c));
+	c[0].s = big + 1024 * 1024 - 1500;	/* 1500 x */
+	c[1].s = "tail\r\nnext\r\n";
+	c[1].pause_ms = 300;
+	T_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	pid = peer_write(sv[1], c, 0);
+	close(sv[1]);
+	io = io_new(sv[0], sv[0]);
+	errno = 0;
+	n = io_getline(io, line, 1000, 100, &crlf);
+	T_OK(n == -1 && errno == ETIMEDOUT,
+	    "long line cut by a timeout: ETIMEDOUT (errno=%d)", errno);
+	errno = 0;
+	n = io_getline(io, line, 1000, 5000, &crlf);
+	T_OK(n == -1 && errno == EMSGSIZE,
+	    "then EMSGSIZE, not its tail (n=%ld errno=%d)", n, errno);
+	n = io_getline(io, line, 1000, 5000, &crlf);
+	T_EQ_STR(n >= 0 ? line : "", "next", "then the next line");
+	io_free(io, 1);
+	reap(pid);
 	free(big);
 }
 

@@ -1,0 +1,1376 @@
+/*
+ * mailbox.c -- a Maildir++ folder as an IMAP mailbox: the index of
+ * messages (UID, file name, flags, size), kept in step with the disk.
+ *
+ * UIDs live in Dovecot's dovecot-uidlist file (format 3: a header
+ * "3 V<uidvalidity> N<nextuid> G<guid>" and one "<uid> [W<vsize>] :<name>"
+ * line per message), so that Dovecot and imapd can serve one Maildir and
+ * agree on UIDs. It is changed only under Dovecot's lock protocol: the
+ * lock is dovecot-uidlist.lock created with O_EXCL (stale after two
+ * minutes), the new content is written into the lock file, fsync'd, and
+ * renamed over dovecot-uidlist. UIDs only grow; a file that appears
+ * behind our back gets the next UID; UIDVALIDITY is set once when the
+ * file is created and never reset. Records are kept for files that went
+ * away (a racing rename must never give a message a second UID).
+ *
+ * RFC822.SIZE is the size with CRLF line ends: W= from the file name
+ * (lda and Dovecot write it), else the W field of the uidlist record,
+ * else computed once by reading the file and stored in the record.
+ * Keywords use Dovecot's dovecot-keywords file (letters a..z).
+ */
+#include <sys/inotify.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "imapd.h"
+#include "log.h"
+#include "maildir.h"
+
+#define UIDLIST		"dovecot-uidlist"
+#define UIDLIST_LOCK	"dovecot-uidlist.lock"
+#define KEYWORDS	"dovecot-keywords"
+#define LOCK_STALE	120	/* seconds */
+#define LOCK_WAIT_MS	10000
+
+#define F_PASSED	0x20	/* 'P': kept, not an IMAP flag */
+
+/* ---- small helpers --------------------------------------------------- */
+
+static size_t
+base_len(const char *name)
+{
+	const char	*c = strchr(name, ':');
+
+	return c ? (size_t)(c - name) : strlen(name);
+}
+
+static uint32_t
+hash_base(const char *s, size_t len)
+{
+	uint32_t	h = 2166136261u;
+	size_t		i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* A hash table of indexes keyed by file base name. */
+struct bmap {
+	uint32_t	*slot;		/* index+1, 0 empty */
+	size_t		 mask;
+};
+
+static int
+bmap_init(struct bmap *m, size_t n)
+{
+	size_t	cap = 16;
+
+	while (cap < n * 2 + 16)
+		cap *= 2;
+	if ((m->slot = calloc(cap, sizeof(*m->slot))) == NULL)
+		return -1;
+	m->mask = cap - 1;
+	return 0;
+}
+
+static void
+bmap_free(struct bmap *m)
+{
+	free(m->slot);
+	m->slot = NULL;
+}
+
+/* Finds base; key(i) gives the base of entry i. Returns index or -1. */
+typedef const char *(*bkey_fn)(void *, uint32_t, size_t *);
+
+static long
+bmap_find(struct bmap *m, const char *b, size_t blen, bkey_fn key, void *arg)
+{
+	size_t	h = hash_base(b, blen) & m->mask;
+
+	while (m->slot[h] != 0) {
+		size_t		 kl;
+		const char	*k = key(arg, m->slot[h] - 1, &kl);
+
+		if (kl == blen && memcmp(k, b, blen) == 0)
+			return (long)m->slot[h] - 1;
+		h = (h + 1) & m->mask;
+	}
+	return -1;
+}
+
+static void
+bmap_add(struct bmap *m, const char *b, size_t blen, uint32_t idx)
+{
+	size_t	h = hash_base(b, blen) & m->mask;
+
+	while (m->slot[h] != 0)
+		h = (h + 1) & m->mask;
+	m->slot[h] = idx + 1;
+}
+
+static int
+parse_flags(const char *name, uint8_t *flags, uint32_t *kw)
+{
+	const char	*c = strstr(name, ":2,");
+
+	*flags = 0;
+	*kw = 0;
+	if (c == NULL)
+		return 0;
+	for (c += 3; *c != '\0'; c++) {
+		switch (*c) {
+		case 'D': *flags |= F_DRAFT; break;
+		case 'F': *flags |= F_FLAGGED; break;
+		case 'P': *flags |= F_PASSED; break;
+		case 'R': *flags |= F_ANSWERED; break;
+		case 'S': *flags |= F_SEEN; break;
+		case 'T': *flags |= F_DELETED; break;
+		default:
+			if (*c >= 'a' && *c <= 'z')
+				*kw |= 1u << (*c - 'a');
+		}
+	}
+	return 0;
+}
+
+static int
+flag_letters(char *out, size_t outlen, uint8_t flags, uint32_t kw)
+{
+	size_t	n = 0;
+	int	i;
+
+	if (outlen < 40)
+		return -1;
+	if (flags & F_DRAFT)
+		out[n++] = 'D';
+	if (flags & F_FLAGGED)
+		out[n++] = 'F';
+	if (flags & F_PASSED)
+		out[n++] = 'P';
+	if (flags & F_ANSWERED)
+		out[n++] = 'R';
+	if (flags & F_SEEN)
+		out[n++] = 'S';
+	if (flags & F_DELETED)
+		out[n++] = 'T';
+	for (i = 0; i < MAX_KEYWORDS; i++)
+		if (kw & (1u << i))
+			out[n++] = (char)('a' + i);
+	out[n] = '\0';
+	return 0;
+}
+
+/* Size with CRLF line ends of the file at path (LF alone counts 2). */
+static int
+compute_vsize(const char *path, uint64_t *r)
+{
+	char		 b[65536];
+	ssize_t		 n;
+	uint64_t	 v = 0;
+	int		 fd, prev_cr = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	while ((n = read(fd, b, sizeof(b))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (b[i] == '\n' && !prev_cr)
+				v++;
+			prev_cr = b[i] == '\r';
+		}
+		v += (uint64_t)n;
+	}
+	close(fd);
+	if (n < 0)
+		return -1;
+	*r = v;
+	return 0;
+}
+
+/* ---- dovecot-uidlist ------------------------------------------------- */
+
+struct ulrec {
+	uint32_t	uid;
+	uint64_t	vsize;		/* UINT64_MAX unknown */
+	size_t		line, linelen;	/* the record line in text */
+	size_t		base, baselen;	/* its file base name in text */
+};
+
+struct uidlist {
+	struct buf	 text;		/* the file (or the new content) */
+	uint32_t	 uidvalidity, nextuid;
+	char		 guid[40];
+	struct ulrec	*r;
+	size_t		 n, cap;
+	struct bmap	 map;
+	int		 exists;
+};
+
+static const char *
+ul_key(void *arg, uint32_t i, size_t *len)
+{
+	struct uidlist	*ul = arg;
+
+	*len = ul->r[i].baselen;
+	return ul->text.data + ul->r[i].base;
+}
+
+static void
+ul_free(struct uidlist *ul)
+{
+	buf_free(&ul->text);
+	free(ul->r);
+	bmap_free(&ul->map);
+	memset(ul, 0, sizeof(*ul));
+}
+
+static int
+ul_push(struct uidlist *ul, struct ulrec *rec)
+{
+	if (ul->n == ul->cap) {
+		size_t ncap = ul->cap ? ul->cap * 2 : 64;
+		struct ulrec *nr = realloc(ul->r, ncap * sizeof(*nr));
+
+		if (nr == NULL)
+			return -1;
+		ul->r = nr;
+		ul->cap = ncap;
+	}
+	ul->r[ul->n++] = *rec;
+	return 0;
+}
+
+/* Reads dir/dovecot-uidlist into ul. 0 (also when absent), -1 on error. */
+static int
+ul_read(struct uidlist *ul, const char *dir, struct mailbox *mb)
+{
+	char		 path[4200];
+	struct stat	 st;
+	ssize_t		 n;
+	size_t		 pos, eol;
+	int		 fd;
+	char		*t;
+
+	memset(ul, 0, sizeof(*ul));
+	buf_init(&ul->text, 0);
+	if (str_fmt(path, sizeof(path), "%s/" UIDLIST, dir) == -1)
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return bmap_init(&ul->map, 0);
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || buf_reserve(&ul->text, (size_t)st.st_size + 1) == -1) {
+		close(fd);
+		return -1;
+	}
+	if (mb != NULL) {
+		mb->ul_size = st.st_size;
+		mb->ul_mtime = st.st_mtim;
+		mb->ul_ino = st.st_ino;
+	}
+	for (;;) {
+		if (buf_reserve(&ul->text, 65536) == -1) {
+			close(fd);
+			return -1;
+		}
+		n = read(fd, ul->text.data + ul->text.len, ul->text.cap - ul->text.len - 1);
+		if (n < 0) {
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		ul->text.len += (size_t)n;
+	}
+	close(fd);
+	ul->text.data[ul->text.len] = '\0';
+	ul->exists = 1;
+	t = ul->text.data;
+	/* Header. */
+	eol = (size_t)(strchrnul(t, '\n') - t);
+	if (eol >= ul->text.len)
+		return bmap_init(&ul->map, 0);	/* incomplete: as absent */
+	if (t[0] == '3' && t[1] == ' ') {
+		char *p = t + 2;
+
+		while (p < t + eol) {
+			char *e = p;
+
+			while (e < t + eol && *e != ' ')
+				e++;
+			if (*p == 'V')
+				ul->uidvalidity = (uint32_t)strtoul(p + 1, NULL, 10);
+			else if (*p == 'N')
+				ul->nextuid = (uint32_t)strtoul(p + 1, NULL, 10);
+			else if (*p == 'G' && e - p - 1 < (long)sizeof(ul->guid)) {
+				memcpy(ul->guid, p + 1, (size_t)(e - p - 1));
+				ul->guid[e - p - 1] = '\0';
+			}
+			p = e + 1;
+		}
+	} else if (t[0] == '1' && t[1] == ' ') {
+		char *p;
+
+		ul->uidvalidity = (uint32_t)strtoul(t + 2, &p, 10);
+		ul->nextuid = (uint32_t)strtoul(p, NULL, 10);
+	}
+	if (bmap_init(&ul->map, ul->text.len / 40) == -1)
+		return -1;
+	for (pos = eol + 1; pos < ul->text.len; pos = eol + 1) {
+		struct ulrec	 rec;
+		char		*line = t + pos, *colon, *p;
+		char		*nl = memchr(line, '\n', ul->text.len - pos);
+
+		if (nl == NULL)		/* an append in progress */
+			break;
+		eol = (size_t)(nl - t);
+		*nl = '\0';
+		memset(&rec, 0, sizeof(rec));
+		rec.vsize = UINT64_MAX;
+		rec.uid = (uint32_t)strtoul(line, &p, 10);
+		if (rec.uid == 0)
+			goto next;
+		colon = strstr(p, " :");
+		if (colon == NULL) {
+			/* Format 1: "<uid> <name>" */
+			while (*p == ' ')
+				p++;
+			colon = p - 1;
+		} else {
+			for (char *x = p; x < colon; x++)
+				if (x[0] == ' ' && x[1] == 'W')
+					rec.vsize = strtoull(x + 2, NULL, 10);
+			colon++;
+		}
+		rec.line = pos;
+		rec.linelen = eol - pos;
+		rec.base = (size_t)(colon + 1 - t);
+		rec.baselen = base_len(colon + 1);
+		if (rec.baselen == 0)
+			goto next;
+		if (rec.uid >= ul->nextuid)
+			ul->nextuid = rec.uid + 1;
+		if (ul_push(ul, &rec) == -1)
+			return -1;
+		if (ul->n * 2 > ul->map.mask) {
+			bmap_free(&ul->map);
+			if (bmap_init(&ul->map, ul->n * 2) == -1)
+				return -1;
+			for (size_t i = 0; i < ul->n; i++)
+				bmap_add(&ul->map, t + ul->r[i].base,
+				    ul->r[i].baselen, (uint32_t)i);
+		} else
+			bmap_add(&ul->map, t + rec.base, rec.baselen,
+			    (uint32_t)(ul->n - 1));
+next:
+		*nl = '\n';
+	}
+	if (ul->nextuid == 0)
+		ul->nextuid = 1;
+	return 0;
+}
+
+static int
+ul_lock(const char *dir)
+{
+	char		path[4200];
+	struct timespec	ts = { 0, 5 * 1000 * 1000 };
+	int		fd, waited = 0;
+	struct stat	st;
+
+	if (str_fmt(path, sizeof(path), "%s/" UIDLIST_LOCK, dir) == -1)
+		return -1;
+	for (;;) {
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd != -1)
+			return fd;
+		if (errno != EEXIST)
+			return -1;
+		if (stat(path, &st) == 0 && st.st_mtime + LOCK_STALE < time(NULL)) {
+			log_warnx("%s: removing stale lock", path);
+			unlink(path);
+			continue;
+		}
+		if (waited >= LOCK_WAIT_MS) {
+			errno = EAGAIN;
+			return -1;
+		}
+		nanosleep(&ts, NULL);
+		waited += 5;
+	}
+}
+
+static void
+ul_unlock(const char *dir, int fd)
+{
+	char	path[4200];
+
+	if (fd != -1)
+		close(fd);
+	if (str_fmt(path, sizeof(path), "%s/" UIDLIST_LOCK, dir) == 0)
+		unlink(path);
+}
+
+/* Writes content into the lock file and renames it over the uidlist. */
+static int
+ul_commit(const char *dir, int lockfd, struct buf *content)
+{
+	char		 lpath[4200], path[4200];
+	size_t		 off = 0;
+	ssize_t		 n;
+
+	if (str_fmt(lpath, sizeof(lpath), "%s/" UIDLIST_LOCK, dir) == -1 ||
+	    str_fmt(path, sizeof(path), "%s/" UIDLIST, dir) == -1)
+		return -1;
+	while (off < content->len) {
+		n = write(lockfd, content->data + off, content->len - off);
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	if (fdatasync(lockfd) == -1 || rename(lpath, path) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+new_guid(char *out)
+{
+	unsigned char	r[16];
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return -1;
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", r[i]);
+	return 0;
+}
+
+/*
+ * Looks the names up in the uidlist without taking the lock (the file is
+ * only ever replaced by rename). 1 when every name has its UID, 0 when
+ * some are missing (ul_assign must run), -1 on error.
+ */
+static int
+ul_lookup(const char *dir, char **names, size_t n, uint32_t *uids,
+    uint64_t *vsizes, uint32_t *uidvalidity_r, uint32_t *uidnext_r)
+{
+	struct uidlist	 ul;
+	size_t		 i;
+	int		 all = 1;
+
+	if (ul_read(&ul, dir, NULL) == -1)
+		return -1;
+	if (!ul.exists || ul.uidvalidity == 0) {
+		ul_free(&ul);
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		size_t	 bl = base_len(names[i]);
+		long	 k = bmap_find(&ul.map, names[i], bl, ul_key, &ul);
+
+		if (k < 0) {
+			all = 0;
+			break;
+		}
+		uids[i] = ul.r[k].uid;
+		if (ul.r[k].vsize != UINT64_MAX && vsizes[i] == UINT64_MAX)
+			vsizes[i] = ul.r[k].vsize;
+	}
+	*uidvalidity_r = ul.uidvalidity;
+	*uidnext_r = ul.nextuid;
+	ul_free(&ul);
+	return all;
+}
+
+/*
+ * Gives UIDs to the names (file names in dir/new or dir/cur) that have
+ * none: under the lock, re-reads the uidlist, appends records for the
+ * names still unknown and replaces the file. uids[i] receives the UID of
+ * names[i] (existing or new), vsizes[i] its size when known.
+ */
+static int
+ul_assign(const char *dir, char **names, size_t n, uint32_t *uids,
+    uint64_t *vsizes, uint32_t *uidvalidity_r, uint32_t *uidnext_r)
+{
+	struct uidlist	 ul;
+	struct buf	 out;
+	int		 lockfd, rc = -1, changed = 0;
+	size_t		 i;
+
+	if ((lockfd = ul_lock(dir)) == -1)
+		return -1;
+	buf_init(&out, 0);
+	if (ul_read(&ul, dir, NULL) == -1)
+		goto done;
+	if (!ul.exists || ul.uidvalidity == 0) {
+		ul.uidvalidity = (uint32_t)time(NULL);
+		if (ul.nextuid == 0)
+			ul.nextuid = 1;
+		changed = 1;
+	}
+	if (ul.guid[0] == '\0') {
+		if (new_guid(ul.guid) == -1)
+			goto done;
+		changed = 1;
+	}
+	for (i = 0; i < n; i++) {
+		size_t	 bl = base_len(names[i]);
+		long	 k = bmap_find(&ul.map, names[i], bl, ul_key, &ul);
+
+		if (k >= 0) {
+			uids[i] = ul.r[k].uid;
+			if (ul.r[k].vsize != UINT64_MAX)
+				vsizes[i] = ul.r[k].vsize;
+		} else
+			uids[i] = 0;
+	}
+	if (buf_printf(&out, "3 V%u N%u G%s\n", ul.uidvalidity, 0u, ul.guid) == -1)
+		goto done;
+	/* Keep every old record (see the comment at the top). */
+	for (i = 0; i < ul.n; i++)
+		if (buf_add(&out, ul.text.data + ul.r[i].line, ul.r[i].linelen) == -1 ||
+		    buf_addc(&out, '\n') == -1)
+			goto done;
+	for (i = 0; i < n; i++) {
+		if (uids[i] != 0)
+			continue;
+		/* The same base twice in one batch (new/ and cur/ race):
+		 * names come sorted, so they are neighbours. */
+		if (i > 0 && base_len(names[i - 1]) == base_len(names[i]) &&
+		    memcmp(names[i - 1], names[i], base_len(names[i])) == 0)
+			uids[i] = uids[i - 1];
+		if (uids[i] != 0)
+			continue;
+		uids[i] = ul.nextuid++;
+		changed = 1;
+		if (vsizes[i] == UINT64_MAX) {
+			char p[4400];
+			uint64_t v;
+
+			if (str_fmt(p, sizeof(p), "%s/cur/%s", dir, names[i]) == 0 &&
+			    (compute_vsize(p, &v) == 0 ||
+			    (str_fmt(p, sizeof(p), "%s/new/%s", dir, names[i]) == 0 &&
+			    compute_vsize(p, &v) == 0)))
+				vsizes[i] = v;
+		}
+		if (buf_printf(&out, "%u", uids[i]) == -1 ||
+		    (vsizes[i] != UINT64_MAX &&
+		    buf_printf(&out, " W%llu", (unsigned long long)vsizes[i]) == -1) ||
+		    buf_adds(&out, " :") == -1 ||
+		    buf_add(&out, names[i], base_len(names[i])) == -1 ||
+		    buf_addc(&out, '\n') == -1)
+			goto done;
+	}
+	if (changed) {
+		/* Now the header with the right next UID. */
+		char hdr[128];
+		char *nl = memchr(out.data, '\n', out.len);
+		size_t hl = (size_t)(nl - out.data) + 1;
+
+		if (str_fmt(hdr, sizeof(hdr), "3 V%u N%u G%s\n", ul.uidvalidity,
+		    ul.nextuid, ul.guid) == -1)
+			goto done;
+		buf_consume(&out, hl);
+		{
+			struct buf o2;
+
+			buf_init(&o2, 0);
+			if (buf_adds(&o2, hdr) == -1 ||
+			    buf_add(&o2, out.data, out.len) == -1) {
+				buf_free(&o2);
+				goto done;
+			}
+			buf_free(&out);
+			out = o2;
+		}
+		if (ul_commit(dir, lockfd, &out) == -1)
+			goto done;
+		close(lockfd);
+		lockfd = -1;
+	}
+	*uidvalidity_r = ul.uidvalidity;
+	*uidnext_r = ul.nextuid;
+	rc = 0;
+done:
+	if (lockfd != -1)
+		ul_unlock(dir, lockfd);
+	ul_free(&ul);
+	buf_free(&out);
+	return rc;
+}
+
+/* ---- keywords -------------------------------------------------------- */
+
+static void
+kw_free(struct mailbox *mb)
+{
+	for (size_t i = 0; i < MAX_KEYWORDS; i++) {
+		free(mb->keywords[i]);
+		mb->keywords[i] = NULL;
+	}
+	mb->nkeywords = 0;
+}
+
+static void
+kw_load(struct mailbox *mb)
+{
+	char	 path[4200], line[512];
+	FILE	*f;
+
+	kw_free(mb);
+	if (str_fmt(path, sizeof(path), "%s/" KEYWORDS, mb->path) == -1)
+		return;
+	if ((f = fopen(path, "re")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *sp, *nl;
+		unsigned long i = strtoul(line, &sp, 10);
+
+		if (*sp != ' ' || i >= MAX_KEYWORDS)
+			continue;
+		if ((nl = strchr(sp, '\n')) != NULL)
+			*nl = '\0';
+		free(mb->keywords[i]);
+		mb->keywords[i] = strdup(sp + 1);
+		if (i + 1 > mb->nkeywords)
+			mb->nkeywords = i + 1;
+	}
+	fclose(f);
+}
+
+static int
+kw_save(struct mailbox *mb)
+{
+	char	 path[4200], tmp[4300];
+	FILE	*f;
+
+	if (str_fmt(path, sizeof(path), "%s/" KEYWORDS, mb->path) == -1 ||
+	    str_fmt(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) == -1)
+		return -1;
+	if ((f = fopen(tmp, "we")) == NULL)
+		return -1;
+	for (size_t i = 0; i < mb->nkeywords; i++)
+		if (mb->keywords[i] != NULL)
+			fprintf(f, "%zu %s\n", i, mb->keywords[i]);
+	if (fflush(f) != 0 || fsync(fileno(f)) == -1) {
+		fclose(f);
+		unlink(tmp);
+		return -1;
+	}
+	fclose(f);
+	return rename(tmp, path);
+}
+
+int
+mbox_keyword(struct mailbox *mb, const char *kw, int create)
+{
+	size_t	i;
+
+	for (i = 0; i < mb->nkeywords; i++)
+		if (mb->keywords[i] != NULL && strcasecmp(mb->keywords[i], kw) == 0)
+			return (int)i;
+	if (!create)
+		return -1;
+	/* Another process may have added it. */
+	kw_load(mb);
+	for (i = 0; i < mb->nkeywords; i++)
+		if (mb->keywords[i] != NULL && strcasecmp(mb->keywords[i], kw) == 0)
+			return (int)i;
+	if (mb->nkeywords >= MAX_KEYWORDS)
+		return -1;
+	if ((mb->keywords[mb->nkeywords] = strdup(kw)) == NULL)
+		return -1;
+	mb->nkeywords++;
+	if (kw_save(mb) == -1) {
+		mb->nkeywords--;
+		free(mb->keywords[mb->nkeywords]);
+		mb->keywords[mb->nkeywords] = NULL;
+		return -1;
+	}
+	return (int)mb->nkeywords - 1;
+}
+
+int
+flags_format(struct buf *b, const struct mailbox *mb, uint8_t flags,
+    uint32_t kw, int recent)
+{
+	const char	*sep = "";
+	int		 i;
+
+	if (buf_addc(b, '(') == -1)
+		return -1;
+#define FL(bit, s) if ((flags & (bit)) && buf_printf(b, "%s%s", sep, s) == 0) sep = " ";
+	FL(F_ANSWERED, "\\Answered");
+	FL(F_FLAGGED, "\\Flagged");
+	FL(F_DELETED, "\\Deleted");
+	FL(F_SEEN, "\\Seen");
+	FL(F_DRAFT, "\\Draft");
+#undef FL
+	if (recent && buf_printf(b, "%s\\Recent", sep) == 0)
+		sep = " ";
+	for (i = 0; i < MAX_KEYWORDS; i++)
+		if ((kw & (1u << i)) && mb != NULL && (size_t)i < mb->nkeywords &&
+		    mb->keywords[i] != NULL) {
+			if (buf_printf(b, "%s%s", sep, mb->keywords[i]) == -1)
+				return -1;
+			sep = " ";
+		}
+	return buf_addc(b, ')');
+}
+
+/* ---- the index ------------------------------------------------------- */
+
+const char *
+mbox_msg_name(const struct mailbox *mb, const struct mmsg *m)
+{
+	return mb->names.data + m->name;
+}
+
+int
+mbox_msg_path(const struct mailbox *mb, const struct mmsg *m, char *out,
+    size_t outlen)
+{
+	return str_fmt(out, outlen, "%s/%s/%s", mb->path, m->newdir ? "new" : "cur",
+	    mbox_msg_name(mb, m));
+}
+
+static const char *
+msg_key(void *arg, uint32_t i, size_t *len)
+{
+	struct mailbox	*mb = arg;
+	const char	*n = mb->names.data + mb->msgs[i].name;
+
+	*len = base_len(n);
+	return n;
+}
+
+static int
+add_name(struct mailbox *mb, const char *name, uint32_t *off)
+{
+	if (mb->names.len > UINT32_MAX - 4096)
+		return -1;
+	*off = (uint32_t)mb->names.len;
+	return buf_add(&mb->names, name, strlen(name) + 1);
+}
+
+/* Directory entry collected during a scan. */
+struct ent {
+	char	*name;
+	int	 newdir;
+};
+
+static int
+cmp_ent(const void *a, const void *b)
+{
+	return strcmp(((const struct ent *)a)->name, ((const struct ent *)b)->name);
+}
+
+static int
+scan_dir(const char *path, const char *sub, int newdir, struct ent **v,
+    size_t *n, size_t *cap, struct buf *arena, struct timespec *mtime)
+{
+	char		 d[4200];
+	DIR		*dir;
+	struct dirent	*de;
+	struct stat	 st;
+
+	if (str_fmt(d, sizeof(d), "%s/%s", path, sub) == -1)
+		return -1;
+	if ((dir = opendir(d)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(dirfd(dir), &st) == 0)
+		*mtime = st.st_mtim;
+	while ((de = readdir(dir)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 256;
+			struct ent *nv = realloc(*v, nc * sizeof(*nv));
+
+			if (nv == NULL) {
+				closedir(dir);
+				return -1;
+			}
+			*v = nv;
+			*cap = nc;
+		}
+		/* Names are stored as offsets now, pointers after the scan. */
+		(*v)[*n].name = (char *)(uintptr_t)arena->len;
+		(*v)[*n].newdir = newdir;
+		if (buf_add(arena, de->d_name, strlen(de->d_name) + 1) == -1) {
+			closedir(dir);
+			return -1;
+		}
+		(*n)++;
+	}
+	closedir(dir);
+	return 0;
+}
+
+static int
+push_msg(struct mailbox *mb, struct mmsg *m)
+{
+	if (mb->n == mb->cap) {
+		size_t nc = mb->cap ? mb->cap * 2 : 256;
+		struct mmsg *nv = realloc(mb->msgs, nc * sizeof(*nv));
+
+		if (nv == NULL)
+			return -1;
+		mb->msgs = nv;
+		mb->cap = nc;
+	}
+	mb->msgs[mb->n++] = *m;
+	return 0;
+}
+
+static int
+cmp_uid(const void *a, const void *b)
+{
+	const struct mmsg *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/*
+ * Brings the index in step with the disk. With select, messages found in
+ * new/ are moved to cur/ and marked recent.
+ */
+static int
+sync_index(struct mailbox *mb, int select, const struct mbox_events *ev)
+{
+	struct ent	*ents = NULL;
+	size_t		 nents = 0, cap = 0, i, nunknown = 0;
+	struct buf	 arena;
+	struct bmap	 map;
+	char		**unames = NULL;
+	uint32_t	*uuids = NULL;
+	uint64_t	*uvs = NULL;
+	int		*unew = NULL, rc = -1;
+	uint32_t	 maxuid = mb->n ? mb->msgs[mb->n - 1].uid : 0;
+
+	buf_init(&arena, 0);
+	map.slot = NULL;
+	if (scan_dir(mb->path, "cur", 0, &ents, &nents, &cap, &arena,
+	    &mb->cur_mtime) == -1 ||
+	    scan_dir(mb->path, "new", 1, &ents, &nents, &cap, &arena,
+	    &mb->new_mtime) == -1)
+		goto out;
+	for (i = 0; i < nents; i++)
+		ents[i].name = arena.data + (uintptr_t)ents[i].name;
+	if (bmap_init(&map, mb->n) == -1)
+		goto out;
+	for (i = 0; i < mb->n; i++) {
+		const char *nm = mb->names.data + mb->msgs[i].name;
+
+		bmap_add(&map, nm, base_len(nm), (uint32_t)i);
+		mb->msgs[i].seen_scan = 0;
+	}
+	for (i = 0; i < nents; i++) {
+		long k = bmap_find(&map, ents[i].name, base_len(ents[i].name),
+		    msg_key, mb);
+
+		if (k >= 0) {
+			struct mmsg *m = &mb->msgs[k];
+			uint8_t fl;
+			uint32_t kw;
+
+			if (m->seen_scan)	/* in new/ and cur/ at once */
+				continue;
+			m->seen_scan = 1;
+			if (strcmp(mb->names.data + m->name, ents[i].name) != 0 ||
+			    m->newdir != ents[i].newdir) {
+				if (add_name(mb, ents[i].name, &m->name) == -1)
+					goto out;
+				m->newdir = (uint8_t)ents[i].newdir;
+				parse_flags(ents[i].name, &fl, &kw);
+				if (fl != m->flags || kw != m->kw) {
+					m->flags = fl;
+					m->kw = kw;
+					if (ev != NULL && ev->flags != NULL)
+						ev->flags(ev->arg, (size_t)k + 1);
+				}
+			}
+			continue;
+		}
+		ents[nunknown++] = ents[i];
+	}
+	/* Vanished messages, highest sequence first. */
+	for (i = mb->n; i-- > 0;) {
+		if (mb->msgs[i].seen_scan)
+			continue;
+		memmove(&mb->msgs[i], &mb->msgs[i + 1],
+		    (mb->n - i - 1) * sizeof(mb->msgs[0]));
+		mb->n--;
+		if (ev != NULL && ev->expunged != NULL)
+			ev->expunged(ev->arg, i + 1);
+	}
+	if (nunknown > 0) {
+		struct mmsg	 m;
+		uint32_t	 uv, un;
+
+		qsort(ents, nunknown, sizeof(*ents), cmp_ent);
+		unames = calloc(nunknown, sizeof(*unames));
+		uuids = calloc(nunknown, sizeof(*uuids));
+		uvs = calloc(nunknown, sizeof(*uvs));
+		unew = calloc(nunknown, sizeof(*unew));
+		if (unames == NULL || uuids == NULL || uvs == NULL || unew == NULL)
+			goto out;
+		for (i = 0; i < nunknown; i++) {
+			struct maildir_name mn;
+
+			unames[i] = ents[i].name;
+			unew[i] = ents[i].newdir;
+			uvs[i] = UINT64_MAX;
+			if (maildir_parse_name(ents[i].name, &mn) == 0 && mn.wsize >= 0)
+				uvs[i] = (uint64_t)mn.wsize;
+		}
+		switch (ul_lookup(mb->path, unames, nunknown, uuids, uvs, &uv, &un)) {
+		case -1:
+			goto out;
+		case 0:
+			if (ul_assign(mb->path, unames, nunknown, uuids, uvs, &uv,
+			    &un) == -1)
+				goto out;
+		}
+		if (mb->uidvalidity != 0 && uv != mb->uidvalidity) {
+			log_warnx("%s: UIDVALIDITY changed behind us", mb->path);
+			errno = ESTALE;
+			goto out;
+		}
+		mb->uidvalidity = uv;
+		mb->uidnext = un;
+		{
+			size_t first = mb->n;
+
+			for (i = 0; i < nunknown; i++) {
+				memset(&m, 0, sizeof(m));
+				m.uid = uuids[i];
+				/* An old UID seen late would shift sequence
+				 * numbers: leave it out of this session. */
+				if (m.uid <= maxuid)
+					continue;
+				if (add_name(mb, unames[i], &m.name) == -1)
+					goto out;
+				m.vsize = uvs[i];
+				m.newdir = (uint8_t)unew[i];
+				parse_flags(unames[i], &m.flags, &m.kw);
+				if (push_msg(mb, &m) == -1)
+					goto out;
+			}
+			qsort(mb->msgs + first, mb->n - first, sizeof(m), cmp_uid);
+			/* Duplicates (same base in new/ and cur/). */
+			for (i = first; i + 1 < mb->n; i++)
+				if (mb->msgs[i].uid == mb->msgs[i + 1].uid) {
+					memmove(&mb->msgs[i + 1], &mb->msgs[i + 2],
+					    (mb->n - i - 2) * sizeof(m));
+					mb->n--;
+					i--;
+				}
+		}
+	}
+	if (mb->uidnext == 0 || (mb->n > 0 && mb->uidnext <= mb->msgs[mb->n - 1].uid)) {
+		uint32_t uv = mb->uidvalidity, un = mb->uidnext;
+
+		if (ul_assign(mb->path, NULL, 0, NULL, NULL, &uv, &un) == -1)
+			goto out;
+		mb->uidvalidity = uv;
+		mb->uidnext = un;
+	}
+	/* Recent: new/ messages, moved to cur/ by the session that selects. */
+	for (i = 0; i < mb->n; i++) {
+		struct mmsg *m = &mb->msgs[i];
+		char from[4400], to[4400];
+
+		if (!m->newdir)
+			continue;
+		m->recent = 1;
+		if (!select || mb->readonly)
+			continue;
+		if (str_fmt(from, sizeof(from), "%s/new/%s", mb->path,
+		    mb->names.data + m->name) == -1 ||
+		    str_fmt(to, sizeof(to), "%s/cur/%s%s", mb->path,
+		    mb->names.data + m->name,
+		    strchr(mb->names.data + m->name, ':') ? "" : ":2,") == -1)
+			continue;
+		if (rename(from, to) == 0) {
+			const char *slash = strrchr(to, '/');
+
+			if (add_name(mb, slash + 1, &m->name) == -1)
+				goto out;
+			m->newdir = 0;
+		}
+	}
+	rc = 0;
+out:
+	bmap_free(&map);
+	free(ents);
+	free(unames);
+	free(uuids);
+	free(uvs);
+	free(unew);
+	buf_free(&arena);
+	/* Compact the names when most of them are garbage. */
+	if (rc == 0 && mb->names.len > 65536) {
+		size_t live = 0;
+
+		for (i = 0; i < mb->n; i++)
+			live += strlen(mb->names.data + mb->msgs[i].name) + 1;
+		if (live * 2 < mb->names.len) {
+			struct buf nn;
+
+			buf_init(&nn, 0);
+			for (i = 0; i < mb->n; i++) {
+				uint32_t off = (uint32_t)nn.len;
+				const char *s = mb->names.data + mb->msgs[i].name;
+
+				if (buf_add(&nn, s, strlen(s) + 1) == -1) {
+					buf_free(&nn);
+					return rc;
+				}
+				mb->msgs[i].name = off;
+			}
+			buf_free(&mb->names);
+			mb->names = nn;
+		}
+	}
+	return rc;
+}
+
+int
+mbox_path(const char *root, const char *name, char *out, size_t outlen)
+{
+	size_t	len = strlen(name);
+
+	if (strcasecmp(name, "INBOX") == 0)
+		return str_fmt(out, outlen, "%s", root);
+	if (len == 0 || len > 500 || !maildir_folder_name_ok(name) ||
+	    !imap_utf7_valid(name) || name[len - 1] == '.' ||
+	    strstr(name, "..") != NULL || strchr(name, '/') != NULL ||
+	    strchr(name, '*') != NULL || strchr(name, '%') != NULL)
+		return -1;
+	return str_fmt(out, outlen, "%s/.%s", root, name);
+}
+
+int
+mbox_open(struct mailbox *mb, const char *root, const char *name, int readonly,
+    int select, char *err, size_t errlen)
+{
+	struct stat	st;
+
+	memset(mb, 0, sizeof(*mb));
+	mb->inotify = -1;
+	buf_init(&mb->names, 0);
+	if (mbox_path(root, name, mb->path, sizeof(mb->path)) == -1) {
+		str_fmt(err, errlen, "invalid mailbox name");
+		return -1;
+	}
+	if (stat(mb->path, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		str_fmt(err, errlen, "[NONEXISTENT] no such mailbox");
+		return -1;
+	}
+	str_lcpy(mb->name, strcasecmp(name, "INBOX") == 0 ? "INBOX" : name,
+	    sizeof(mb->name));
+	mb->readonly = readonly;
+	kw_load(mb);
+	if (sync_index(mb, select, NULL) == -1) {
+		str_fmt(err, errlen, "[SERVERBUG] cannot read the mailbox: %s",
+		    strerror(errno));
+		log_warn("%s: mailbox sync", mb->path);
+		mbox_close(mb);
+		return -1;
+	}
+	return 0;
+}
+
+void
+mbox_close(struct mailbox *mb)
+{
+	free(mb->msgs);
+	mb->msgs = NULL;
+	mb->n = mb->cap = 0;
+	buf_free(&mb->names);
+	kw_free(mb);
+	if (mb->inotify != -1)
+		close(mb->inotify);
+	mb->inotify = -1;
+}
+
+int
+mbox_sync(struct mailbox *mb, const struct mbox_events *ev)
+{
+	struct stat	cur, nw;
+
+	if (stat(mb->path, &cur) == -1) {
+		/* Deleted by another session: everything is gone. */
+		while (mb->n > 0) {
+			mb->n--;
+			if (ev != NULL && ev->expunged != NULL)
+				ev->expunged(ev->arg, mb->n + 1);
+		}
+		return 0;
+	}
+	{
+		char c[4200], n[4200];
+
+		if (str_fmt(c, sizeof(c), "%s/cur", mb->path) == -1 ||
+		    str_fmt(n, sizeof(n), "%s/new", mb->path) == -1)
+			return -1;
+		if (stat(c, &cur) == 0 && stat(n, &nw) == 0 &&
+		    cur.st_mtim.tv_sec == mb->cur_mtime.tv_sec &&
+		    cur.st_mtim.tv_nsec == mb->cur_mtime.tv_nsec &&
+		    nw.st_mtim.tv_sec == mb->new_mtime.tv_sec &&
+		    nw.st_mtim.tv_nsec == mb->new_mtime.tv_nsec)
+			return (int)mb->n;
+	}
+	kw_load(mb);
+	if (sync_index(mb, !mb->readonly, ev) == -1)
+		return -1;
+	return (int)mb->n;
+}
+
+int
+mbox_set_flags(struct mailbox *mb, size_t i, uint8_t flags, uint32_t kw)
+{
+	struct mmsg	*m = &mb->msgs[i];
+	const char	*name = mb->names.data + m->name;
+	char		 from[4400], to[4400], fl[64];
+	size_t		 bl = base_len(name);
+
+	flags |= m->flags & F_PASSED;
+	if (flags == m->flags && kw == m->kw && !m->newdir)
+		return 0;
+	if (flag_letters(fl, sizeof(fl), flags, kw) == -1 ||
+	    mbox_msg_path(mb, m, from, sizeof(from)) == -1 ||
+	    str_fmt(to, sizeof(to), "%s/cur/%.*s:2,%s", mb->path, (int)bl, name,
+	    fl) == -1)
+		return -1;
+	if (rename(from, to) == -1)
+		return -1;
+	if (add_name(mb, strrchr(to, '/') + 1, &m->name) == -1)
+		return -1;
+	m->flags = flags;
+	m->kw = kw;
+	m->newdir = 0;
+	return 0;
+}
+
+int
+mbox_expunge(struct mailbox *mb, const struct imap_seqset *uids,
+    const struct mbox_events *ev)
+{
+	char	path[4400];
+	size_t	i;
+	int	rc = 0;
+
+	for (i = mb->n; i-- > 0;) {
+		struct mmsg *m = &mb->msgs[i];
+
+		if (!(m->flags & F_DELETED))
+			continue;
+		if (uids != NULL && !imap_seqset_has(uids, m->uid))
+			continue;
+		if (mbox_msg_path(mb, m, path, sizeof(path)) == -1)
+			continue;
+		if (unlink(path) == -1 && errno != ENOENT) {
+			rc = -1;
+			continue;
+		}
+		memmove(&mb->msgs[i], &mb->msgs[i + 1],
+		    (mb->n - i - 1) * sizeof(mb->msgs[0]));
+		mb->n--;
+		if (ev != NULL && ev->expunged != NULL)
+			ev->expunged(ev->arg, i + 1);
+	}
+	return rc;
+}
+
+uint64_t
+mbox_msg_vsize(struct mailbox *mb, struct mmsg *m)
+{
+	char	 path[4400];
+
+	if (m->vsize != UINT64_MAX)
+		return m->vsize;
+	if (mbox_msg_path(mb, m, path, sizeof(path)) == 0 &&
+	    compute_vsize(path, &m->vsize) == 0)
+		return m->vsize;
+	return 0;
+}
+
+time_t
+mbox_msg_time(struct mailbox *mb, struct mmsg *m)
+{
+	char		path[4400];
+	struct stat	st;
+
+	if (mbox_msg_path(mb, m, path, sizeof(path)) == 0 && stat(path, &st) == 0)
+		return st.st_mtime;
+	return time(NULL);
+}
+
+/* Appends data with bare LF turned into CRLF. */
+static int
+add_crlf(struct buf *out, const char *d, size_t n, int *prev_cr)
+{
+	size_t	i = 0;
+
+	while (i < n) {
+		const char *nl = memchr(d + i, '\n', n - i);
+		size_t k = nl ? (size_t)(nl - (d + i)) : n - i;
+
+		if (k > 0) {
+			if (buf_add(out, d + i, k) == -1)
+				return -1;
+			*prev_cr = d[i + k - 1] == '\r';
+		}
+		i += k;
+		if (nl == NULL)
+			break;
+		if (!*prev_cr && buf_addc(out, '\r') == -1)
+			return -1;
+		if (buf_addc(out, '\n') == -1)
+			return -1;
+		*prev_cr = 0;
+		i++;
+	}
+	return 0;
+}
+
+int
+mbox_read(struct mailbox *mb, struct mmsg *m, int header_only, struct buf *out)
+{
+	char		 path[4400], b[16384];
+	ssize_t		 n;
+	int		 fd, prev_cr = 0;
+	struct stat	 st;
+
+	buf_reset(out);
+	if (mbox_msg_path(mb, m, path, sizeof(path)) == -1)
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if (!header_only && fstat(fd, &st) == 0 &&
+	    buf_reserve(out, (size_t)st.st_size + (size_t)st.st_size / 16 + 64) == -1) {
+		close(fd);
+		return -1;
+	}
+	while ((n = read(fd, b, sizeof(b))) > 0) {
+		size_t before = out->len;
+
+		if (add_crlf(out, b, (size_t)n, &prev_cr) == -1) {
+			close(fd);
+			return -1;
+		}
+		if (header_only) {
+			size_t from = before > 3 ? before - 3 : 0;
+
+			if (memmem(out->data + from, out->len - from, "\r\n\r\n", 4) != NULL ||
+			    (out->len >= 2 && memcmp(out->data, "\r\n", 2) == 0))
+				break;
+		}
+	}
+	close(fd);
+	if (out->data == NULL && buf_adds(out, "") == -1)
+		return -1;
+	return n < 0 ? -1 : 0;
+}
+
+int
+mbox_append(const char *path, const char *data, size_t len, uint8_t flags,
+    const char *kwletters, time_t when, uint32_t *uidv_r, uint32_t *uid_r,
+    char *err, size_t errlen)
+{
+	struct maildir_tmp	*t;
+	char			 fl[64], name[512], full[4600];
+	uint32_t		 uid = 0, un;
+	uint64_t		 vs;
+	char			*names[1];
+	struct timespec		 ts[2];
+
+	if ((t = malloc(sizeof(*t))) == NULL) {
+		str_fmt(err, errlen, "out of memory");
+		return -1;
+	}
+	if (flag_letters(fl, sizeof(fl), flags, 0) == -1 ||
+	    str_lcat(fl, kwletters ? kwletters : "", sizeof(fl)) >= sizeof(fl)) {
+		free(t);
+		return -1;
+	}
+	if (maildir_tmp_open(t, path, err, errlen) == -1) {
+		free(t);
+		return -1;
+	}
+	if (maildir_tmp_write(t, data, len, err, errlen) == -1) {
+		maildir_tmp_abort(t);
+		free(t);
+		return -1;
+	}
+	if (maildir_tmp_commit(t, fl, name, sizeof(name), err, errlen) == -1) {
+		maildir_tmp_abort(t);
+		free(t);
+		return -1;
+	}
+	vs = t->wsize;
+	free(t);
+	if (str_fmt(full, sizeof(full), "%s/cur/%s", path, name) == 0 && when > 0) {
+		ts[0].tv_sec = ts[1].tv_sec = when;
+		ts[0].tv_nsec = ts[1].tv_nsec = 0;
+		utimensat(AT_FDCWD, full, ts, 0);
+	}
+	names[0] = name;
+	if (ul_assign(path, names, 1, &uid, &vs, uidv_r, &un) == -1) {
+		/* Delivered; the next sync gives it its UID. */
+		*uid_r = 0;
+		return 0;
+	}
+	*uid_r = uid;
+	return 0;
+}
+
+int
+mbox_status(const char *path, struct mbox_status *st, char *err, size_t errlen)
+{
+	struct mailbox	mb;
+	size_t		i;
+
+	memset(&mb, 0, sizeof(mb));
+	mb.inotify = -1;
+	buf_init(&mb.names, 0);
+	if (str_lcpy(mb.path, path, sizeof(mb.path)) >= sizeof(mb.path))
+		return -1;
+	mb.readonly = 1;
+	if (sync_index(&mb, 0, NULL) == -1) {
+		str_fmt(err, errlen, "cannot read the mailbox: %s", strerror(errno));
+		mbox_close(&mb);
+		return -1;
+	}
+	memset(st, 0, sizeof(*st));
+	st->messages = (uint32_t)mb.n;
+	for (i = 0; i < mb.n; i++) {
+		if (mb.msgs[i].recent)
+			st->recent++;
+		if (!(mb.msgs[i].flags & F_SEEN))
+			st->unseen++;
+	}
+	st->uidnext = mb.uidnext;
+	st->uidvalidity = mb.uidvalidity;
+	mbox_close(&mb);
+	return 0;
+}

@@ -1,0 +1,542 @@
+/*
+ * server.c -- listeners, one process tree per connection, and the
+ * privilege separation.
+ *
+ * Started as root, each connection gets a monitor (a fork of the daemon,
+ * still root) that forks
+ *   - the pre-auth child: unprivileged (user= in the config), speaks the
+ *     protocol and TLS, and asks the monitor to check credentials over a
+ *     socketpair with fixed frames (struct authframe, one int32 answer);
+ *     after a login it is a plain TLS <-> socketpair proxy;
+ *   - after a successful check, the session: it becomes the mail user
+ *     and executes imapd afresh (-S), so its memory holds neither the TLS
+ *     key nor the password table, which it cannot read from disk either.
+ * Started as a normal user, one process serves the connection from the
+ * greeting to LOGOUT, as that user.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "imapd.h"
+#include "io.h"
+#include "log.h"
+#include "priv.h"
+#include "userdb.h"
+
+static char self_exe[PATH_MAX];
+static volatile sig_atomic_t got_term, got_chld;
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGCHLD)
+		got_chld = 1;
+	else
+		got_term = 1;
+}
+
+/* "addr:port", "[v6]:port", "*:port" or "port". */
+static int
+open_listener(const char *spec, char *err, size_t errlen)
+{
+	char		 host[256], *port;
+	struct addrinfo	 hints, *res, *ai;
+	int		 fd = -1, one = 1, e;
+
+	if (str_lcpy(host, spec, sizeof(host)) >= sizeof(host))
+		return -1;
+	if (host[0] == '[') {
+		char *rb = strchr(host, ']');
+
+		if (rb == NULL || rb[1] != ':') {
+			str_fmt(err, errlen, "%s: expected [address]:port", spec);
+			return -1;
+		}
+		*rb = '\0';
+		port = rb + 2;
+		memmove(host, host + 1, strlen(host));
+	} else if ((port = strrchr(host, ':')) != NULL) {
+		*port++ = '\0';
+	} else {
+		port = host;
+		memmove(host + 2, host, strlen(host) + 1);
+		port = host + 2;
+		host[0] = '*';
+		host[1] = '\0';
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+	if ((e = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, port, &hints,
+	    &res)) != 0) {
+		str_fmt(err, errlen, "%s: %s", spec, gai_strerror(e));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd == -1)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, 512) == 0)
+			break;
+		str_fmt(err, errlen, "%s: %s", spec, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static void
+peer_name(int fd, char *out, size_t outlen)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		len = sizeof(ss);
+
+	str_lcpy(out, "local", outlen);
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return;
+	getnameinfo((struct sockaddr *)&ss, len, out, (socklen_t)outlen, NULL, 0,
+	    NI_NUMERICHOST);
+}
+
+/*
+ * Copies bytes both ways. When the client stops sending, the session is
+ * told (shutdown) and its last answers still go out; it ends when the
+ * session closes its side.
+ */
+static void
+proxy(struct io *io, int fd)
+{
+	char		buf[16384];
+	struct pollfd	pfd[2];
+	long		n;
+	int		client_open = 1;
+
+	for (;;) {
+		if (!client_open || io_pending(io) == 0) {
+			pfd[0].fd = client_open ? io_fd(io) : -1;
+			pfd[0].events = POLLIN;
+			pfd[0].revents = 0;
+			pfd[1].fd = fd;
+			pfd[1].events = POLLIN;
+			pfd[1].revents = 0;
+			if (poll(pfd, 2, -1) == -1) {
+				if (errno == EINTR)
+					continue;
+				return;
+			}
+			if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+				ssize_t k = read(fd, buf, sizeof(buf));
+
+				if (k <= 0)
+					return;
+				if (io_write(io, buf, (size_t)k) == -1 ||
+				    io_flush(io, 120000) == -1)
+					return;
+			}
+			if (!client_open ||
+			    !(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+		}
+		n = io_read_some(io, buf, sizeof(buf), 100);
+		if (n == -1) {
+			if (errno == ETIMEDOUT)
+				continue;
+			client_open = 0;
+			shutdown(fd, SHUT_WR);
+			continue;
+		}
+		for (long off = 0; off < n;) {
+			ssize_t k = write(fd, buf + off, (size_t)(n - off));
+
+			if (k <= 0)
+				return;
+			off += k;
+		}
+	}
+}
+
+static void
+session_init(struct session *s, struct settings *cfg, struct io *io)
+{
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->io = io;
+	s->mb.inotify = -1;
+	buf_init(&s->out, 0);
+	buf_init(&s->cache, 0);
+	buf_init(&s->cmd, cfg->max_line * 4 + cfg->max_literals + 65536);
+}
+
+/* The session after login, in this process. */
+static int
+run_session(struct settings *cfg, struct io *io, const char *user,
+    const char *maildir, int tls)
+{
+	struct session	s;
+
+	session_init(&s, cfg, io);
+	s.tls = tls;
+	s.state = S_AUTH;
+	umask(077);
+	str_lcpy(s.user, user, sizeof(s.user));
+	str_lcpy(s.root, maildir, sizeof(s.root));
+	if (folders_autocreate(&s) == -1) {
+		io_puts(io, "* BYE [SERVERBUG] Cannot open the mailbox\r\n");
+		io_flush(io, 1000);
+		return -1;
+	}
+	return session_run(&s);
+}
+
+static int
+lookup_user(struct settings *cfg, const char *name, struct user *u)
+{
+	char	err[512];
+	int	r = userdb_lookup(cfg->userdb, name, u, err, sizeof(err));
+
+	if (r == -1)
+		log_warnx("user %s: %s", name, err);
+	else if (r == 0)
+		log_warnx("user %s: authenticated but unknown to [users]", name);
+	return r;
+}
+
+/* Root: the monitor of one connection. Never returns. */
+static void
+monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
+    const char *peer)
+{
+	int		 ctl[2], data[2], status;
+	pid_t		 pre, sess = -1;
+	struct authframe f;
+	struct user	 u;
+	ssize_t		 n;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) == -1 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, data) == -1)
+		fatal("socketpair");
+	if ((pre = fork()) == -1)
+		fatal("fork");
+	if (pre == 0) {
+		struct session	s;
+		struct io	*io;
+		char		 err[256];
+
+		log_pid();
+		close(ctl[0]);
+		close(data[1]);
+		if (priv_drop(cfg->unpriv_uid, cfg->unpriv_gid, err,
+		    sizeof(err)) == -1)
+			fatalx("pre-auth: %s", err);
+		if ((io = io_new(rfd, wfd)) == NULL)
+			fatal("io_new");
+		if (implicit_tls && io_starttls_server(io, cfg->tls, 30000, err,
+		    sizeof(err)) == -1) {
+			log_info("tls handshake from %s: %s", peer, err);
+			_exit(0);
+		}
+		memset(&s, 0, sizeof(s));
+		if (preauth_run(cfg, io, implicit_tls, ctl[1], &s) == 1) {
+			close(ctl[1]);
+			proxy(io, data[0]);
+		}
+		io_free(io, 1);
+		_exit(0);
+	}
+	close(ctl[1]);
+	close(data[0]);
+	close(rfd);
+	if (wfd != rfd)
+		close(wfd);
+	for (;;) {
+		int32_t res;
+
+		n = read(ctl[0], &f, sizeof(f));
+		if (n == 0)
+			break;
+		if (n != (ssize_t)sizeof(f) || f.magic != AUTHFRAME_MAGIC)
+			fatalx("pre-auth child sent a malformed frame");
+		f.user[sizeof(f.user) - 1] = '\0';
+		f.pass[sizeof(f.pass) - 1] = '\0';
+		res = auth_check(cfg, f.user, f.pass);
+		explicit_bzero(f.pass, sizeof(f.pass));
+		if (res == 1 && lookup_user(cfg, f.user, &u) != 1)
+			res = -1;
+		if (res != 1 && cfg->failure_delay_ms > 0) {
+			struct timespec ts = { cfg->failure_delay_ms / 1000,
+			    (cfg->failure_delay_ms % 1000) * 1000000 };
+
+			nanosleep(&ts, NULL);
+		}
+		if (res == 1)
+			log_info("login user=%s from=%s", f.user, peer);
+		if (write(ctl[0], &res, sizeof(res)) != (ssize_t)sizeof(res))
+			break;
+		if (res == 1)
+			break;
+	}
+	if (n > 0) {
+		if ((sess = fork()) == -1)
+			fatal("fork");
+		if (sess == 0) {
+			char err[256], *argv[16];
+			char ml[32], ma[32], mlit[32], it[32], su[32], md[32];
+			int k = 0;
+
+			log_pid();
+			if (dup2(data[1], 0) == -1 || dup2(data[1], 1) == -1)
+				fatal("dup2");
+			if (priv_drop(u.uid, u.gid, err, sizeof(err)) == -1)
+				fatalx("session for %s: %s", f.user, err);
+			str_fmt(ml, sizeof(ml), "%zu", cfg->max_line);
+			str_fmt(ma, sizeof(ma), "%llu", (unsigned long long)cfg->max_append);
+			str_fmt(mlit, sizeof(mlit), "%llu",
+			    (unsigned long long)cfg->max_literals);
+			str_fmt(it, sizeof(it), "%ld", cfg->idle_timeout);
+			str_fmt(su, sizeof(su), "%d", cfg->special_use);
+			str_fmt(md, sizeof(md), "%d", cfg->max_depth);
+			argv[k++] = "imapd";
+			argv[k++] = "-S";
+			argv[k++] = f.user;
+			argv[k++] = u.maildir;
+			argv[k++] = ml;
+			argv[k++] = ma;
+			argv[k++] = mlit;
+			argv[k++] = it;
+			argv[k++] = su;
+			argv[k++] = md;
+			argv[k++] = cfg->verbose ? "1" : "0";
+			argv[k] = NULL;
+			{
+				char *envp[] = { "PATH=/usr/bin:/bin", NULL };
+
+				execve(self_exe, argv, envp);
+			}
+			fatal("exec %s", self_exe);
+		}
+	}
+	close(ctl[0]);
+	close(data[1]);
+	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
+		;
+	_exit(0);
+}
+
+int
+serve_connection(struct settings *cfg, int rfd, int wfd, int implicit_tls,
+    const char *peer)
+{
+	struct session	 s;
+	struct io	*io;
+	struct user	 u;
+	char		 err[256];
+
+	if (self_exe[0] == '\0') {
+		ssize_t len = readlink("/proc/self/exe", self_exe,
+		    sizeof(self_exe) - 1);
+
+		if (len < 0)
+			fatal("readlink /proc/self/exe");
+		self_exe[len] = '\0';
+	}
+	if (priv_is_root() && cfg->unpriv_user != NULL)
+		monitor(cfg, rfd, wfd, implicit_tls, peer);
+	if ((io = io_new(rfd, wfd)) == NULL)
+		return -1;
+	if (implicit_tls && io_starttls_server(io, cfg->tls, 30000, err,
+	    sizeof(err)) == -1) {
+		log_info("tls handshake from %s: %s", peer, err);
+		io_free(io, 1);
+		return 0;
+	}
+	memset(&s, 0, sizeof(s));
+	if (preauth_run(cfg, io, implicit_tls, -1, &s) == 1) {
+		if (lookup_user(cfg, s.user, &u) == 1) {
+			log_info("login user=%s from=%s", s.user, peer);
+			run_session(cfg, io, s.user, u.maildir, s.tls);
+		} else {
+			io_puts(io, "* BYE [UNAVAILABLE] Unknown user\r\n");
+			io_flush(io, 1000);
+		}
+	}
+	buf_free(&s.out);
+	buf_free(&s.cache);
+	io_free(io, 1);
+	return 0;
+}
+
+/* imapd -S USER MAILDIR MAXLINE MAXAPPEND MAXLIT IDLE SPECIAL DEPTH VERBOSE */
+int
+session_exec_main(int argc, char **argv)
+{
+	struct settings	 cfg;
+	struct io	*io;
+	unsigned long long v;
+
+	if (argc != 11)
+		fatalx("session: bad arguments");
+	memset(&cfg, 0, sizeof(cfg));
+	log_init("imapd", LOG_TO_STDERR, argv[10][0] == '1');
+	cfg.max_line = strtoul(argv[4], NULL, 10);
+	if (str_size(argv[5], &v) == -1)
+		fatalx("session: bad max_append");
+	cfg.max_append = v;
+	if (str_size(argv[6], &v) == -1)
+		fatalx("session: bad max_literals");
+	cfg.max_literals = v;
+	cfg.idle_timeout = strtol(argv[7], NULL, 10);
+	cfg.special_use = atoi(argv[8]);
+	cfg.max_depth = atoi(argv[9]);
+	if (cfg.max_line < 1024 || cfg.idle_timeout < 1)
+		fatalx("session: bad limits");
+	signal(SIGPIPE, SIG_IGN);
+	if ((io = io_new(0, 1)) == NULL)
+		fatal("io_new");
+	run_session(&cfg, io, argv[2], argv[3], 1);
+	io_free(io, 1);
+	return 0;
+}
+
+struct child {
+	pid_t	pid;
+	char	peer[64];
+};
+
+static int
+count_peer(struct child *c, size_t n, const char *peer)
+{
+	int	k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (c[i].pid > 0 && strcmp(c[i].peer, peer) == 0)
+			k++;
+	return k;
+}
+
+int
+server_run(struct settings *cfg)
+{
+	struct pollfd	 pfd[2 * IMAPD_MAX_LISTEN];
+	int		 tlsflag[2 * IMAPD_MAX_LISTEN];
+	int		 nfd = 0, i;
+	struct child	*kids;
+	size_t		 nkids = (size_t)cfg->max_connections, live = 0;
+	char		 err[512];
+	struct sigaction sa;
+	ssize_t		 len;
+
+	if ((len = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1)) < 0)
+		fatal("readlink /proc/self/exe");
+	self_exe[len] = '\0';
+	for (i = 0; i < cfg->nlisten + cfg->nlisten_tls; i++) {
+		int t = i >= cfg->nlisten;
+		const char *spec = t ? cfg->listen_tls[i - cfg->nlisten] :
+		    cfg->listen[i];
+
+		if ((pfd[nfd].fd = open_listener(spec, err, sizeof(err))) == -1)
+			fatalx("listen %s", err);
+		pfd[nfd].events = POLLIN;
+		tlsflag[nfd++] = t;
+	}
+	if ((kids = calloc(nkids, sizeof(*kids))) == NULL)
+		fatal("calloc");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	log_info("listening: %d plain, %d TLS; %s", cfg->nlisten, cfg->nlisten_tls,
+	    priv_is_root() ? "privilege separation on" : "running as one user");
+	while (!got_term) {
+		pid_t pid;
+		int st;
+
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+			for (size_t k = 0; k < nkids; k++)
+				if (kids[k].pid == pid) {
+					kids[k].pid = 0;
+					live--;
+				}
+		got_chld = 0;
+		if (poll(pfd, (nfds_t)nfd, 1000) <= 0)
+			continue;
+		for (i = 0; i < nfd; i++) {
+			char peer[64];
+			int fd;
+			size_t slot;
+
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			if ((fd = accept4(pfd[i].fd, NULL, NULL, SOCK_CLOEXEC)) == -1)
+				continue;
+			peer_name(fd, peer, sizeof(peer));
+			if (live >= nkids) {
+				log_warnx("refusing %s: %ld connections", peer,
+				    cfg->max_connections);
+				dprintf(fd, "* BYE Too many connections\r\n");
+				close(fd);
+				continue;
+			}
+			if (count_peer(kids, nkids, peer) >= cfg->max_per_address) {
+				log_warnx("refusing %s: too many connections from it",
+				    peer);
+				dprintf(fd, "* BYE Too many connections from your "
+				    "address\r\n");
+				close(fd);
+				continue;
+			}
+			if ((pid = fork()) == -1) {
+				log_warn("fork");
+				close(fd);
+				continue;
+			}
+			if (pid == 0) {
+				log_pid();
+				for (int k = 0; k < nfd; k++)
+					close(pfd[k].fd);
+				signal(SIGTERM, SIG_DFL);
+				signal(SIGINT, SIG_DFL);
+				signal(SIGCHLD, SIG_DFL);
+				serve_connection(cfg, fd, fd, tlsflag[i], peer);
+				_exit(0);
+			}
+			close(fd);
+			for (slot = 0; slot < nkids && kids[slot].pid != 0; slot++)
+				;
+			if (slot < nkids) {
+				kids[slot].pid = pid;
+				str_lcpy(kids[slot].peer, peer, sizeof(kids[slot].peer));
+				live++;
+			}
+		}
+	}
+	log_info("terminating");
+	for (size_t k = 0; k < nkids; k++)
+		if (kids[k].pid > 0)
+			kill(kids[k].pid, SIGTERM);
+	free(kids);
+	return 0;
+}

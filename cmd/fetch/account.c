@@ -688,7 +688,7 @@ finish(struct account *a, const char *label, const char *state_dir,
 	if (a->timeout == -1)
 		a->timeout = 60;
 	if (a->batch == -1)
-		a->batch = 64;
+		a->batch = 256;
 	if (a->idle && a->proto != PROTO_IMAP) {
 		snprintf(err, errlen, "%s: idle needs IMAP", a->where);
 		return -1;

@@ -17,6 +17,7 @@
 
 #include "fetch.h"
 #include "log.h"
+#include "maildir.h"
 
 static volatile sig_atomic_t stop_flag, reload_flag;
 
@@ -80,6 +81,11 @@ poll_account(struct run *run, const struct account *a, int wait_lock)
 			log_warnx("%s: state: %s", a->name, err);
 		fstate_close(&st);
 		return r == 0 ? EX_TEMPFAIL : FETCH_FAIL;
+	}
+	if (a->maildir != NULL && maildir_make(a->maildir, err, sizeof(err)) == -1) {
+		log_warnx("%s: %s", a->name, err);
+		fstate_close(&st);
+		return FETCH_FAIL;
 	}
 	if (st.npending > 0) {
 		r = fstate_recover(&st, a->maildir, err, sizeof(err));

@@ -9,9 +9,9 @@
  *      cut short by the server or the network is removed, never
  *      delivered);
  *   2. the state file is replaced with an intent record per message
- *      ("pending FOLDER UID - UNIQUE");
- *   3. each message is committed (fsync, link into new/, fsync new/:
- *      libmail's maildir, lda's durability);
+ *      ("pending FOLDER UID - UNIQUE"), durably;
+ *   3. the messages are linked into new/ and new/ is fsync'd (the
+ *      batch commit below: lda's durability, one sync per batch);
  *   4. the state file is replaced with the UIDs done and no intents;
  *   5. only then may the caller flag or delete them on the server.
  * After a crash, fstate_recover finds each intent's unique name in new/
@@ -161,6 +161,7 @@ deliver_begin(struct deliver *d, char *err, size_t errlen)
 		}
 		if (maildir_tmp_open(&s->tmp, d->acct->maildir, err, errlen) == -1)
 			return -1;
+		d->spoolsize = 0;
 		d->writing = 1;
 		return 0;
 	}
@@ -370,62 +371,171 @@ slots_release(struct deliver *d, int from)
 	d->batchbytes = 0;
 }
 
+/* Writes what libmail's maildir still buffers for t (the same steps as
+ * maildir_tmp_commit before its fsync). */
+static int
+tmp_finish(struct maildir_tmp *t, char *err, size_t errlen)
+{
+	if (t->pending_cr) {
+		t->pending_cr = 0;
+		if (t->wlen == sizeof(t->wbuf)) {
+			if (write_all(t->fd, t->wbuf, t->wlen) == -1)
+				goto fail;
+			t->wlen = 0;
+		}
+		t->wbuf[t->wlen++] = '\r';
+		t->size++;
+		t->wsize++;
+	}
+	if (t->wlen > 0 && write_all(t->fd, t->wbuf, t->wlen) == -1)
+		goto fail;
+	t->wlen = 0;
+	return 0;
+fail:
+	snprintf(err, errlen, "%s/tmp/%s: write: %s", t->dir, t->base,
+	    strerror(errno));
+	return -1;
+}
+
+/* Links a synced temp file into new/ under its final name. */
+static int
+tmp_link(struct maildir_tmp *t, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX];
+
+	if (str_fmt(tmp, sizeof(tmp), "%s/tmp/%s", t->dir, t->base) == -1 ||
+	    str_fmt(dst, sizeof(dst), "%s/new/%s,S=%llu,W=%llu", t->dir,
+	    t->base, t->size, t->wsize) == -1) {
+		snprintf(err, errlen, "%s: name too long", t->dir);
+		return -1;
+	}
+	if (link(tmp, dst) == -1) {
+		if (errno != EPERM && errno != ENOSYS && errno != EOPNOTSUPP &&
+		    errno != EMLINK) {
+			snprintf(err, errlen, "%s: link: %s", dst, strerror(errno));
+			return -1;
+		}
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) == -1) {
+			snprintf(err, errlen, "%s: rename: %s", dst, strerror(errno));
+			return -1;
+		}
+	} else
+		(void)unlink(tmp);
+	if (t->fd != -1)
+		close(t->fd);
+	t->fd = -1;
+	t->base[0] = '\0';	/* delivered: maildir_tmp_abort leaves it be */
+	return 0;
+}
+
+static int
+dir_fsync(const char *dir, const char *sub, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (str_fmt(path, sizeof(path), "%s/%s", dir, sub) == -1) {
+		snprintf(err, errlen, "%s: name too long", dir);
+		return -1;
+	}
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fsync(fd) == -1) {
+		snprintf(err, errlen, "%s: fsync: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * The batch commit. fsync per message costs a journal commit each
+ * (milliseconds on a busy disk), so a batch is made durable with one
+ * syncfs(2) for all its files and the intent file, one fsync of the
+ * state directory for the intents, one fsync of new/ for all the links:
+ *   a. every message written out; the state with the intents written
+ *      to STATE.tmp;
+ *   b. syncfs: the messages' data and STATE.tmp are on disk;
+ *   c. STATE.tmp renamed over STATE, its directory fsync'd: the intents
+ *      are durable before any message appears in new/;
+ *   d. each message linked into new/ (its final name); new/ fsync'd:
+ *      delivered;
+ *   e. the state with the UIDs done and no intents, fsync'd and renamed
+ *      (the directory is not fsync'd: if this rename is lost in a
+ *      crash, the intents of step c are found in new/ and recorded by
+ *      fstate_recover, the same outcome).
+ */
 int
 deliver_flush(struct deliver *d, char *err, size_t errlen)
 {
-	int i, committed = 0, rc = 0;
+	int i, linked = 0, rc = 0;
 	char serr[512];
 
 	if (d->slots == NULL || d->used == 0)
 		return 0;
-	/* 2. intents */
 	for (i = 0; i < d->used; i++) {
 		struct slot *s = &d->slots[i];
 
-		if (fstate_pending_add(d->st, s->folder, s->uid, s->uidl,
+		if (tmp_finish(&s->tmp, err, errlen) == -1 ||
+		    fstate_pending_add(d->st, s->folder, s->uid, s->uidl,
 		    s->tmp.base) == -1) {
+			if (errno == ENOMEM)
+				snprintf(err, errlen, "%s", strerror(errno));
+			goto fail;
+		}
+	}
+	if (fstate_write_temp(d->st, 0, err, errlen) == -1)
+		goto fail;
+	if (syncfs(d->slots[0].tmp.fd) == -1) {
+		snprintf(err, errlen, "%s: syncfs: %s", d->acct->maildir,
+		    strerror(errno));
+		goto fail;
+	}
+	if (fstate_install(d->st, 1, err, errlen) == -1)
+		goto fail;
+	for (i = 0; i < d->used; i++) {
+		if (tmp_link(&d->slots[i].tmp, err, errlen) == -1) {
+			rc = -1;
+			break;
+		}
+		linked++;
+	}
+	if (linked > 0 && dir_fsync(d->acct->maildir, "new", rc == -1 ? serr : err,
+	    rc == -1 ? sizeof(serr) : errlen) == -1) {
+		/* not known to be durable: the intents decide next time */
+		fstate_pending_clear(d->st);
+		slots_release(d, 0);
+		return -1;
+	}
+	for (i = 0; i < linked; i++) {
+		struct slot *s = &d->slots[i];
+
+		if (state_done(d->st, s->folder, s->uid, s->uidl) == -1 ||
+		    done_add(d, s->uid) == -1) {
 			snprintf(err, errlen, "%s", strerror(errno));
 			fstate_pending_clear(d->st);
 			slots_release(d, 0);
 			return -1;
 		}
-	}
-	if (fstate_save(d->st, err, errlen) == -1) {
-		fstate_pending_clear(d->st);
-		slots_release(d, 0);
-		return -1;
-	}
-	/* 3. commits */
-	for (i = 0; i < d->used; i++) {
-		struct slot *s = &d->slots[i];
-		unsigned long long sz = s->tmp.wsize;
-
-		if (maildir_tmp_commit(&s->tmp, NULL, NULL, 0, err, errlen) == -1) {
-			rc = -1;
-			break;
-		}
-		committed++;
-		if (state_done(d->st, s->folder, s->uid, s->uidl) == -1 ||
-		    done_add(d, s->uid) == -1) {
-			snprintf(err, errlen, "%s", strerror(errno));
-			rc = -1;
-			i++;
-			break;
-		}
 		d->count++;
-		d->bytes += sz;
+		d->bytes += s->tmp.wsize;
 	}
-	/* 4. done, intents gone (a failed commit left nothing in new/) */
 	fstate_pending_clear(d->st);
-	if (fstate_save(d->st, rc == -1 ? serr : err,
+	if (fstate_write_temp(d->st, 1, rc == -1 ? serr : err,
+	    rc == -1 ? sizeof(serr) : errlen) == -1 ||
+	    fstate_install(d->st, 0, rc == -1 ? serr : err,
 	    rc == -1 ? sizeof(serr) : errlen) == -1) {
-		if (rc == 0)
-			rc = -1;
-		/* the intents stay on disk: fstate_recover sorts them out */
-		d->ndone -= (size_t)committed <= d->ndone ? (size_t)committed : d->ndone;
+		/* the intents on disk say the same: fstate_recover */
+		d->ndone -= (size_t)linked <= d->ndone ? (size_t)linked : d->ndone;
+		rc = -1;
 	}
-	slots_release(d, i);
+	slots_release(d, linked);
 	return rc;
+fail:
+	fstate_pending_clear(d->st);
+	slots_release(d, 0);
+	return -1;
 }
 
 unsigned long

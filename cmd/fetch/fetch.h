@@ -183,6 +183,11 @@ int	fstate_open(struct fstate *, const char *path, int wait, char *err,
 	    size_t errlen);
 /* Replaces the file atomically (temp, fsync, rename, fsync dir). */
 int	fstate_save(struct fstate *, char *err, size_t errlen);
+/* The two halves, for a caller that syncs otherwise (deliver.c): writes
+ * PATH.tmp (fsync'd when sync), and renames it over PATH (the directory
+ * fsync'd when sync). 0 or -1 with err. */
+int	fstate_write_temp(struct fstate *, int sync, char *err, size_t errlen);
+int	fstate_install(struct fstate *, int sync, char *err, size_t errlen);
 void	fstate_close(struct fstate *);
 struct fstate_folder *fstate_folder(struct fstate *, const char *name, int create);
 int	fstate_uidl_has(const struct fstate *, const char *uidl);

@@ -247,7 +247,7 @@ greet_tls_login(struct imap *s)
 		tag = next_tag(s);
 		snprintf(t, sizeof(t), "%s", tag);
 		if (imap_capa_has(s->caps, "SASL-IR")) {
-			st = conn_send(&s->c, strlen(t) + 21, s->err,
+			st = conn_send(&s->c, strlen(t) + 20, s->err,
 			    sizeof(s->err), "%s AUTHENTICATE PLAIN %s", t, b64);
 		} else {
 			st = conn_send(&s->c, 0, s->err, sizeof(s->err),
@@ -794,8 +794,8 @@ idle_wait(struct imap *s, int seconds)
 
 		if (now >= end)
 			break;
-		/* wake at most every 5 s to see SIGTERM and SIGHUP */
-		s->c.timeout_ms = (int)((end - now) > 5 ? 5000 : (end - now) * 1000);
+		/* wake every second to see SIGTERM and SIGHUP */
+		s->c.timeout_ms = (int)((end - now) > 1 ? 1000 : (end - now) * 1000);
 		n = io_getline(s->c.io, s->c.line, sizeof(s->c.line),
 		    s->c.timeout_ms, NULL);
 		if (n == -1 && errno == ETIMEDOUT) {
@@ -847,7 +847,7 @@ imap_poll(const struct account *a, struct fstate *st, struct run *run)
 	s->st = st;
 	s->run = run;
 	s->c.fd = -1;
-	if (conn_open(&s->c, a, run->opt->verbose > 1, s->err, sizeof(s->err)) == -1 ||
+	if (conn_open(&s->c, a, run->opt->verbose > 0, s->err, sizeof(s->err)) == -1 ||
 	    greet_tls_login(s) == -1)
 		goto fail;
 	if ((s->d = deliver_new(a, st, a->batch)) == NULL) {

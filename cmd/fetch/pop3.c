@@ -366,7 +366,7 @@ pop3_poll(const struct account *a, struct fstate *st, struct run *run)
 	s->st = st;
 	s->run = run;
 	s->c.fd = -1;
-	if (conn_open(&s->c, a, run->opt->verbose > 1, s->err, sizeof(s->err)) == -1 ||
+	if (conn_open(&s->c, a, run->opt->verbose > 0, s->err, sizeof(s->err)) == -1 ||
 	    login(s) == -1)
 		goto fail;
 	if ((r = cmd(s, 0, "UIDL", NULL)) == -1)
@@ -405,7 +405,8 @@ pop3_poll(const struct account *a, struct fstate *st, struct run *run)
 		goto fail;
 	if (ntodo > 0) {
 		r = retrieve(s, todo, ntodo);
-		if (deliver_flush(s->d, s->err, sizeof(s->err)) == -1 || r == -1)
+		if (deliver_flush(s->d, s->err, sizeof(s->err)) == -1 || r == -1 ||
+		    fstate_save(st, s->err, sizeof(s->err)) == -1)
 			goto fail;
 		if (r == 1)
 			stopped = 1;

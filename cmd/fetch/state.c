@@ -513,27 +513,31 @@ state_format(const struct fstate *st, struct buf *b)
 	return 0;
 }
 
+/* Writes PATH.tmp; fsyncs it when sync. 0 or -1 with err. */
 int
-fstate_save(struct fstate *st, char *err, size_t errlen)
+fstate_write_temp(struct fstate *st, int sync, char *err, size_t errlen)
 {
 	struct buf b;
-	char tmp[PATH_MAX], dir[PATH_MAX], *slash;
-	int fd = -1, dfd;
+	char tmp[PATH_MAX];
+	int fd;
 	size_t off = 0;
 
 	buf_init(&b, STATE_MAX);
 	if (state_format(st, &b) == -1) {
 		snprintf(err, errlen, "%s: state too large", st->path);
-		goto fail;
+		buf_free(&b);
+		return -1;
 	}
 	if (str_fmt(tmp, sizeof(tmp), "%s.tmp", st->path) == -1) {
 		snprintf(err, errlen, "%s: path too long", st->path);
-		goto fail;
+		buf_free(&b);
+		return -1;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd == -1) {
 		snprintf(err, errlen, "%s: open: %s", tmp, strerror(errno));
-		goto fail;
+		buf_free(&b);
+		return -1;
 	}
 	while (off < b.len) {
 		ssize_t w = write(fd, b.data + off, b.len - off);
@@ -546,16 +550,42 @@ fstate_save(struct fstate *st, char *err, size_t errlen)
 		}
 		off += (size_t)w;
 	}
-	if (fsync(fd) == -1) {
+	if (sync && fsync(fd) == -1) {
 		snprintf(err, errlen, "%s: fsync: %s", tmp, strerror(errno));
 		goto fail;
 	}
-	close(fd);
-	fd = -1;
-	if (rename(tmp, st->path) == -1) {
-		snprintf(err, errlen, "%s: rename: %s", st->path, strerror(errno));
+	if (close(fd) == -1) {
+		fd = -1;
+		snprintf(err, errlen, "%s: close: %s", tmp, strerror(errno));
 		goto fail;
 	}
+	buf_free(&b);
+	return 0;
+fail:
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+	buf_free(&b);
+	return -1;
+}
+
+/* Renames PATH.tmp over PATH; fsyncs the directory when sync. */
+int
+fstate_install(struct fstate *st, int sync, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX], *slash;
+	int dfd;
+
+	if (str_fmt(tmp, sizeof(tmp), "%s.tmp", st->path) == -1) {
+		snprintf(err, errlen, "%s: path too long", st->path);
+		return -1;
+	}
+	if (rename(tmp, st->path) == -1) {
+		snprintf(err, errlen, "%s: rename: %s", st->path, strerror(errno));
+		return -1;
+	}
+	if (!sync)
+		return 0;
 	str_lcpy(dir, st->path, sizeof(dir));
 	if ((slash = strrchr(dir, '/')) != NULL)
 		*(slash == dir ? slash + 1 : slash) = '\0';
@@ -566,18 +596,18 @@ fstate_save(struct fstate *st, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: fsync: %s", dir, strerror(errno));
 		if (dfd != -1)
 			close(dfd);
-		goto fail;
+		return -1;
 	}
 	close(dfd);
-	buf_free(&b);
 	return 0;
-fail:
-	if (fd != -1) {
-		close(fd);
-		unlink(tmp);
-	}
-	buf_free(&b);
-	return -1;
+}
+
+int
+fstate_save(struct fstate *st, char *err, size_t errlen)
+{
+	if (fstate_write_temp(st, 1, err, errlen) == -1)
+		return -1;
+	return fstate_install(st, 1, err, errlen);
 }
 
 /* 1 when dir holds a file named base followed by ',' ':' or nothing. */

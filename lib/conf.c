@@ -860,6 +860,8 @@ conf_check_keys(const struct conf *c, const struct conf_section *s,
 	char	name[384];
 	size_t	i, j;
 
+	if (s == NULL)
+		return 0;
 	for (i = 0; i < s->nentries; i++) {
 		for (j = 0; allowed[j]; j++)
 			if (strcasecmp(s->entries[i].key, allowed[j]) == 0)

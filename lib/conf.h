@@ -9,7 +9,10 @@
  * Sections are `[type]` or `[type label]` (`[listener submission]`,
  * `[account work]`); keys before any section belong to the section with
  * type "" (global). A key may repeat; conf_get returns the last value and
- * conf_next walks them all. Key and type names are case-insensitive.
+ * conf_next walks them all. Key and type names are case-insensitive
+ * (stored lowercased); labels compare exactly. The same type and label
+ * twice is an error. `$${` is a literal `${`; any other `$` is literal.
+ * A NULL section (conf_section found none) reads as an empty one.
  *
  * `file:/path` in a value is NOT resolved at load time, because tables use
  * the same prefix: conf_secret() resolves it for values that are secrets

@@ -343,6 +343,9 @@ test_check_keys(void)
 	c = load("[users]\nport = 1\n");
 	T_EQ_INT(c ? conf_check_keys(c, conf_section(c, "users", NULL), allowed,
 	    err, sizeof(err)) : -2, 0, "all keys allowed");
+	T_EQ_INT(c ? conf_check_keys(c, conf_section(c, "none", NULL), allowed,
+	    err, sizeof(err)) : -2, 0, "absent section: no unknown keys");
+	T_EQ_STR(conf_get(NULL, "port", "d"), "d", "absent section reads as empty");
 	conf_free(c);
 }
 

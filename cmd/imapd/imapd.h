@@ -205,6 +205,8 @@ int	session_msgset(struct session *, const char *set, int uid,
 	    size_t **idx_r, size_t *n_r);
 
 /* auth.c; frames between the pre-auth child and its monitor */
+#define HANDOFF_DIRECT	1	/* the session takes the client socket */
+#define HANDOFF_PROXY	2	/* the pre-auth child relays (TLS) */
 #define AUTHFRAME_MAGIC	0x494d4150u
 struct authframe {
 	uint32_t	magic;

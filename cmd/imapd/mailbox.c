@@ -848,6 +848,145 @@ cmp_uid(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
+/* ---- the index snapshot ------------------------------------------------ */
+
+/*
+ * courriel.index keeps the index of the last full scan (UIDs, names,
+ * flags, sizes) with the modification times of cur/ and new/ it saw. When
+ * both are unchanged, opening the folder reads that file instead of the
+ * directories. A scan is trusted only when the directories had not
+ * changed in the second before it (file times tick coarsely), and a
+ * snapshot is written only then. Dovecot ignores the file.
+ */
+#define SNAPSHOT	"courriel.index"
+#define SNAP_MAGIC	0x434f5552u
+#define SNAP_VERSION	1
+
+struct snap_hdr {
+	uint32_t	magic, version, recsize, uidvalidity, uidnext, pad;
+	int64_t		cur_sec, cur_nsec, new_sec, new_nsec;
+	uint64_t	n, names_len;
+};
+
+static int
+snap_stable(const struct timespec *cur, const struct timespec *nw, time_t scan)
+{
+	return cur->tv_sec < scan - 1 && nw->tv_sec < scan - 1;
+}
+
+static int
+read_all(int fd, void *p, size_t len)
+{
+	size_t	off = 0;
+
+	while (off < len) {
+		ssize_t n = read(fd, (char *)p + off, len - off);
+
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/* 1 loaded, 0 absent or stale (scan instead). */
+static int
+snap_load(struct mailbox *mb)
+{
+	char		 path[4200], c[4200], n[4200];
+	struct snap_hdr	 h;
+	struct stat	 cst, nst;
+	int		 fd;
+
+	if (str_fmt(path, sizeof(path), "%s/" SNAPSHOT, mb->path) == -1 ||
+	    str_fmt(c, sizeof(c), "%s/cur", mb->path) == -1 ||
+	    str_fmt(n, sizeof(n), "%s/new", mb->path) == -1 ||
+	    stat(c, &cst) == -1 || stat(n, &nst) == -1)
+		return 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	if (read_all(fd, &h, sizeof(h)) == -1 || h.magic != SNAP_MAGIC ||
+	    h.version != SNAP_VERSION || h.recsize != sizeof(struct mmsg) ||
+	    h.cur_sec != cst.st_mtim.tv_sec || h.cur_nsec != cst.st_mtim.tv_nsec ||
+	    h.new_sec != nst.st_mtim.tv_sec || h.new_nsec != nst.st_mtim.tv_nsec ||
+	    h.n > 10000000 || h.names_len > (uint64_t)1 << 32 ||
+	    h.uidvalidity == 0)
+		goto stale;
+	mb->msgs = malloc(h.n ? h.n * sizeof(struct mmsg) : 1);
+	if (mb->msgs == NULL || buf_reserve(&mb->names, h.names_len + 1) == -1)
+		goto stale;
+	mb->cap = h.n;
+	if (read_all(fd, mb->msgs, h.n * sizeof(struct mmsg)) == -1 ||
+	    read_all(fd, mb->names.data, h.names_len) == -1)
+		goto stale;
+	mb->names.len = h.names_len;
+	mb->names.data[mb->names.len] = '\0';
+	close(fd);
+	mb->n = h.n;
+	for (size_t i = 0; i < mb->n; i++) {
+		if (mb->msgs[i].name >= h.names_len || mb->msgs[i].newdir ||
+		    (i > 0 && mb->msgs[i].uid <= mb->msgs[i - 1].uid)) {
+			mb->n = 0;
+			buf_reset(&mb->names);
+			return 0;
+		}
+		mb->msgs[i].recent = 0;
+	}
+	if (mb->names.len > 0 && mb->names.data[mb->names.len - 1] != '\0') {
+		mb->n = 0;
+		buf_reset(&mb->names);
+		return 0;
+	}
+	mb->uidvalidity = h.uidvalidity;
+	mb->uidnext = h.uidnext;
+	mb->cur_mtime = cst.st_mtim;
+	mb->new_mtime = nst.st_mtim;
+	return 1;
+stale:
+	close(fd);
+	free(mb->msgs);
+	mb->msgs = NULL;
+	mb->n = mb->cap = 0;
+	buf_reset(&mb->names);
+	return 0;
+}
+
+static void
+snap_save(struct mailbox *mb)
+{
+	char		 path[4200], tmp[4300];
+	struct snap_hdr	 h;
+	int		 fd;
+
+	if (str_fmt(path, sizeof(path), "%s/" SNAPSHOT, mb->path) == -1 ||
+	    str_fmt(tmp, sizeof(tmp), "%s.%d", path, (int)getpid()) == -1)
+		return;
+	memset(&h, 0, sizeof(h));
+	h.magic = SNAP_MAGIC;
+	h.version = SNAP_VERSION;
+	h.recsize = sizeof(struct mmsg);
+	h.uidvalidity = mb->uidvalidity;
+	h.uidnext = mb->uidnext;
+	h.cur_sec = mb->cur_mtime.tv_sec;
+	h.cur_nsec = mb->cur_mtime.tv_nsec;
+	h.new_sec = mb->new_mtime.tv_sec;
+	h.new_nsec = mb->new_mtime.tv_nsec;
+	h.n = mb->n;
+	h.names_len = mb->names.len;
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
+		return;
+	if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) ||
+	    write(fd, mb->msgs, mb->n * sizeof(struct mmsg)) !=
+	    (ssize_t)(mb->n * sizeof(struct mmsg)) ||
+	    write(fd, mb->names.data ? mb->names.data : "", mb->names.len) !=
+	    (ssize_t)mb->names.len || close(fd) == -1) {
+		unlink(tmp);
+		return;
+	}
+	if (rename(tmp, path) == -1)
+		unlink(tmp);
+}
+
 /*
  * Brings the index in step with the disk. With select, messages found in
  * new/ are moved to cur/ and marked recent.
@@ -864,6 +1003,8 @@ sync_index(struct mailbox *mb, int select, const struct mbox_events *ev)
 	uint64_t	*uvs = NULL;
 	int		*unew = NULL, rc = -1;
 	uint32_t	 maxuid = mb->n ? mb->msgs[mb->n - 1].uid : 0;
+	time_t		 scan_time = time(NULL);
+	int		 moved = 0;
 
 	buf_init(&arena, 0);
 	map.slot = NULL;
@@ -1012,12 +1153,15 @@ sync_index(struct mailbox *mb, int select, const struct mbox_events *ev)
 		if (rename(from, to) == 0) {
 			const char *slash = strrchr(to, '/');
 
+			moved = 1;
 			if (add_name(mb, slash + 1, &m->name) == -1)
 				goto out;
 			m->newdir = 0;
 		}
 	}
 	rc = 0;
+	if (!moved && snap_stable(&mb->cur_mtime, &mb->new_mtime, scan_time))
+		snap_save(mb);
 out:
 	bmap_free(&map);
 	free(ents);
@@ -1089,6 +1233,8 @@ mbox_open(struct mailbox *mb, const char *root, const char *name, int readonly,
 	    sizeof(mb->name));
 	mb->readonly = readonly;
 	kw_load(mb);
+	if (snap_load(mb) == 1)
+		return 0;
 	if (sync_index(mb, select, NULL) == -1) {
 		str_fmt(err, errlen, "[SERVERBUG] cannot read the mailbox: %s",
 		    strerror(errno));
@@ -1356,7 +1502,7 @@ mbox_status(const char *path, struct mbox_status *st, char *err, size_t errlen)
 	if (str_lcpy(mb.path, path, sizeof(mb.path)) >= sizeof(mb.path))
 		return -1;
 	mb.readonly = 1;
-	if (sync_index(&mb, 0, NULL) == -1) {
+	if (snap_load(&mb) != 1 && sync_index(&mb, 0, NULL) == -1) {
 		str_fmt(err, errlen, "cannot read the mailbox: %s", strerror(errno));
 		mbox_close(&mb);
 		return -1;

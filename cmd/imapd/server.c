@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 
@@ -233,6 +234,7 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 	struct authframe f;
 	struct user	 u;
 	ssize_t		 n;
+	int32_t		 mode = HANDOFF_PROXY;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) == -1 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, data) == -1)
@@ -259,7 +261,16 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 		}
 		memset(&s, 0, sizeof(s));
 		if (preauth_run(cfg, io, implicit_tls, ctl[1], &s) == 1) {
+			/* Without TLS and with nothing read ahead, the session
+			 * takes the socket itself; else this is its proxy. */
+			int32_t how = !s.tls && io_pending(io) == 0 ?
+			    HANDOFF_DIRECT : HANDOFF_PROXY;
+
+			if (write(ctl[1], &how, sizeof(how)) != sizeof(how))
+				_exit(1);
 			close(ctl[1]);
+			if (how == HANDOFF_DIRECT)
+				_exit(0);
 			proxy(io, data[0]);
 		}
 		io_free(io, 1);
@@ -267,9 +278,6 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 	}
 	close(ctl[1]);
 	close(data[0]);
-	close(rfd);
-	if (wfd != rfd)
-		close(wfd);
 	for (;;) {
 		int32_t res;
 
@@ -297,6 +305,9 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 		if (res == 1)
 			break;
 	}
+	if (n > 0 && (read(ctl[0], &mode, sizeof(mode)) != sizeof(mode) ||
+	    (mode != HANDOFF_DIRECT && mode != HANDOFF_PROXY)))
+		n = 0;
 	if (n > 0) {
 		if ((sess = fork()) == -1)
 			fatal("fork");
@@ -306,7 +317,10 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 			int k = 0;
 
 			log_pid();
-			if (dup2(data[1], 0) == -1 || dup2(data[1], 1) == -1)
+			if (mode == HANDOFF_DIRECT) {
+				if (dup2(rfd, 0) == -1 || dup2(wfd, 1) == -1)
+					fatal("dup2");
+			} else if (dup2(data[1], 0) == -1 || dup2(data[1], 1) == -1)
 				fatal("dup2");
 			if (priv_drop(u.uid, u.gid, err, sizeof(err)) == -1)
 				fatalx("session for %s: %s", f.user, err);
@@ -339,6 +353,9 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 	}
 	close(ctl[0]);
 	close(data[1]);
+	close(rfd);
+	if (wfd != rfd)
+		close(wfd);
 	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
 		;
 	_exit(0);
@@ -492,6 +509,14 @@ server_run(struct settings *cfg)
 				continue;
 			if ((fd = accept4(pfd[i].fd, NULL, NULL, SOCK_CLOEXEC)) == -1)
 				continue;
+			/* Responses go out in one write each; without this,
+			 * Nagle and delayed ACKs add 40 ms to many of them. */
+			{
+				int one = 1;
+
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				    sizeof(one));
+			}
 			peer_name(fd, peer, sizeof(peer));
 			if (live >= nkids) {
 				log_warnx("refusing %s: %ld connections", peer,

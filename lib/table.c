@@ -435,8 +435,11 @@ load(struct table *t, char *err, size_t errlen)
 		t->mtime = st.st_mtim;
 		t->ctime = st.st_ctim;
 		clock_gettime(CLOCK_REALTIME, &now);
-		t->racy = st.st_mtim.tv_sec >= now.tv_sec - 1 ||
-		    st.st_ctim.tv_sec >= now.tv_sec - 1;
+		/* Within a second of now (not a clock skewed far ahead). */
+		t->racy = (st.st_mtim.tv_sec >= now.tv_sec - 1 &&
+		    st.st_mtim.tv_sec <= now.tv_sec + 1) ||
+		    (st.st_ctim.tv_sec >= now.tv_sec - 1 &&
+		    st.st_ctim.tv_sec <= now.tv_sec + 1);
 	}
 	return 0;
 }

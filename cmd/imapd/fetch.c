@@ -574,6 +574,20 @@ literal(struct session *s, const char *d, size_t len)
 	return buf_add(&s->out, d, len);
 }
 
+/* Appends a decimal number (the hot path of FETCH 1:* answers). */
+static int
+add_num(struct buf *b, uint64_t v)
+{
+	char	d[24];
+	size_t	i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return buf_add(b, d + i, sizeof(d) - i);
+}
+
 static int
 fetch_one(struct session *s, struct fetchreq *r, size_t idx, struct buf *tmp,
     struct mime_part **mime_r)
@@ -606,9 +620,12 @@ fetch_one(struct session *s, struct fetchreq *r, size_t idx, struct buf *tmp,
 		if (mbox_set_flags(mb, idx, m->flags | F_SEEN, m->kw) == 0)
 			seen_now = 1;
 	}
-	buf_printf(&s->out, "* %zu FETCH (", idx + 1);
+	buf_adds(&s->out, "* ");
+	add_num(&s->out, idx + 1);
+	buf_adds(&s->out, " FETCH (");
 	if (s->uid) {
-		buf_printf(&s->out, "UID %u", m->uid);
+		buf_adds(&s->out, "UID ");
+		add_num(&s->out, m->uid);
 		sep = " ";
 	}
 	for (i = 0; i < r->n; i++) {
@@ -618,12 +635,15 @@ fetch_one(struct session *s, struct fetchreq *r, size_t idx, struct buf *tmp,
 		case FI_UID:
 			if (s->uid)
 				continue;
-			buf_printf(&s->out, "%sUID %u", sep, m->uid);
+			buf_adds(&s->out, sep);
+			buf_adds(&s->out, "UID ");
+			add_num(&s->out, m->uid);
 			break;
 		case FI_FLAGS:
 			if (flags_sent)
 				continue;
-			buf_printf(&s->out, "%sFLAGS ", sep);
+			buf_adds(&s->out, sep);
+			buf_adds(&s->out, "FLAGS ");
 			flags_format(&s->out, mb, m->flags, m->kw, m->recent);
 			flags_sent = 1;
 			break;
@@ -635,8 +655,9 @@ fetch_one(struct session *s, struct fetchreq *r, size_t idx, struct buf *tmp,
 			break;
 		}
 		case FI_SIZE:
-			buf_printf(&s->out, "%sRFC822.SIZE %llu", sep,
-			    (unsigned long long)mbox_msg_vsize(mb, m));
+			buf_adds(&s->out, sep);
+			buf_adds(&s->out, "RFC822.SIZE ");
+			add_num(&s->out, mbox_msg_vsize(mb, m));
 			break;
 		case FI_ENVELOPE:
 			buf_printf(&s->out, "%sENVELOPE ", sep);

@@ -716,14 +716,15 @@ flags_format(struct buf *b, const struct mailbox *mb, uint8_t flags,
 
 	if (buf_addc(b, '(') == -1)
 		return -1;
-#define FL(bit, s) if ((flags & (bit)) && buf_printf(b, "%s%s", sep, s) == 0) sep = " ";
+#define FL(bit, s) if ((flags & (bit)) && buf_adds(b, sep) == 0 && \
+	    buf_adds(b, s) == 0) sep = " ";
 	FL(F_ANSWERED, "\\Answered");
 	FL(F_FLAGGED, "\\Flagged");
 	FL(F_DELETED, "\\Deleted");
 	FL(F_SEEN, "\\Seen");
 	FL(F_DRAFT, "\\Draft");
 #undef FL
-	if (recent && buf_printf(b, "%s\\Recent", sep) == 0)
+	if (recent && buf_adds(b, sep) == 0 && buf_adds(b, "\\Recent") == 0)
 		sep = " ";
 	for (i = 0; i < MAX_KEYWORDS; i++)
 		if ((kw & (1u << i)) && mb != NULL && (size_t)i < mb->nkeywords &&
@@ -1420,16 +1421,47 @@ mbox_read(struct mailbox *mb, struct mmsg *m, int header_only, struct buf *out)
 	while ((n = read(fd, b, sizeof(b))) > 0) {
 		size_t before = out->len;
 
+		if (header_only) {
+			/* Convert only up to the empty line (LF or CRLF). */
+			size_t k = 0, end = (size_t)n;
+			int found = 0;
+
+			if (before == 0 && (b[0] == '\n' || (n > 1 && b[0] == '\r' &&
+			    b[1] == '\n'))) {
+				end = b[0] == '\n' ? 1 : 2;
+				found = 1;
+			}
+			while (!found && k < (size_t)n) {
+				const char *nl = memchr(b + k, '\n', (size_t)n - k);
+
+				if (nl == NULL)
+					break;
+				k = (size_t)(nl - b) + 1;
+				if (k < (size_t)n && b[k] == '\n') {
+					end = k + 1;
+					found = 1;
+				} else if (k + 1 < (size_t)n && b[k] == '\r' &&
+				    b[k + 1] == '\n') {
+					end = k + 2;
+					found = 1;
+				}
+			}
+			if (add_crlf(out, b, end, &prev_cr) == -1) {
+				close(fd);
+				return -1;
+			}
+			if (found)
+				break;
+			/* An empty line split across two reads. */
+			if (memmem(out->data + (before > 3 ? before - 3 : 0),
+			    out->len - (before > 3 ? before - 3 : 0), "\r\n\r\n",
+			    4) != NULL)
+				break;
+			continue;
+		}
 		if (add_crlf(out, b, (size_t)n, &prev_cr) == -1) {
 			close(fd);
 			return -1;
-		}
-		if (header_only) {
-			size_t from = before > 3 ? before - 3 : 0;
-
-			if (memmem(out->data + from, out->len - from, "\r\n\r\n", 4) != NULL ||
-			    (out->len >= 2 && memcmp(out->data, "\r\n", 2) == 0))
-				break;
 		}
 	}
 	close(fd);

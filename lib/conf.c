@@ -35,6 +35,7 @@
 #define CONF_MAX_LINE	65536			/* one line, in bytes */
 #define CONF_MAX_VALUE	65536			/* a value after expansion */
 #define CONF_MAX_DEPTH	8			/* ${A:-${B:-...}} nesting */
+#define CONF_MAX_SECTIONS 10000		/* duplicates are found in O(n^2) */
 #define SECRET_MAX	8192			/* a secret file's first line */
 
 struct loader {
@@ -298,6 +299,10 @@ header(struct loader *l, const char *p, const char *end)
 	    (size_t)(le - lb) >= sizeof(label)) {
 		load_error(l, "expected [type] or [type label] (type: letters, "
 		    "digits, '_' or '-'; label: one word)");
+		return;
+	}
+	if (l->conf->nsections > CONF_MAX_SECTIONS) {
+		load_error(l, "too many sections (max %d)", CONF_MAX_SECTIONS);
 		return;
 	}
 	memcpy(type, t, (size_t)(te - t));

@@ -165,6 +165,16 @@ test_errors(void)
 	    "key of letters, digits, '_', '-' or '.'", "empty key");
 	load_fails("a b = v\n", "test.conf:1: expected 'key = value' with a "
 	    "key of letters, digits, '_', '-' or '.'", "key with a space");
+	{
+		char	*many = malloc(10002 * 10 + 1), *p = many;
+		int	 i;
+
+		for (i = 0; i < 10001; i++)
+			p += sprintf(p, "[s %d]\n", i);
+		load_fails(many, "test.conf:10001: too many sections (max 10000)",
+		    "number of sections is bounded");
+		free(many);
+	}
 	memset(big, 'x', sizeof(big) - 1);
 	memcpy(big, "k = ", 4);
 	big[sizeof(big) - 1] = '\0';

@@ -245,7 +245,9 @@ struct smtpc_route {
  * tries each address in order until one takes the transaction. A host
  * that cannot be reached, greets with an error, fails TLS or AUTH, or
  * drops the connection mid-way is skipped for the next one; a reply to
- * RCPT or DATA is final for this run. With a smarthost, opts->tls is
+ * RCPT or DATA is final for this run. When opts->helo is one of the MX
+ * hosts, only those with a better preference are tried (none left: the
+ * mail loops back to us, SMTPC_PERM). With a smarthost, opts->tls is
  * replaced by the URL's. results[i] is always set: SMTPC_OK, SMTPC_TEMP
  * (retry later), SMTPC_PERM (bounce: 5xx, NXDOMAIN, null MX). Returns
  * the number of recipients delivered. Programs that call it link

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -101,6 +102,27 @@ attempt(const struct smtpc_opts *o, const char *host, const char *addr,
 	return rv == 0;
 }
 
+/*
+ * RFC 5321 5.1: when we are one of the MX hosts, only the better ones
+ * may be tried; drops ourselves and every host at or above our
+ * preference. 1 when none is left (the mail would loop).
+ */
+static int
+self_mx(struct dns_mx *mx, const char *self)
+{
+	size_t i;
+
+	for (i = 0; i < mx->nhosts; i++)
+		if (strcasecmp(mx->hosts[i].name, self) == 0)
+			break;
+	if (i == mx->nhosts)
+		return 0;
+	while (i > 0 && mx->hosts[i - 1].pref >= mx->hosts[i].pref)
+		i--;	/* shuffled ties: drop those equal to us too */
+	mx->nhosts = i;
+	return i == 0;
+}
+
 size_t
 smtpc_deliver(struct dns *dns, const struct smtpc_opts *opts,
     const struct smtpc_route *route, const char *sender,
@@ -136,6 +158,12 @@ smtpc_deliver(struct dns *dns, const struct smtpc_opts *opts,
 	if (st != DNS_OK) {
 		all(results, NULL, n, st == DNS_PERM ? SMTPC_PERM : SMTPC_TEMP,
 		    err);
+		goto out;
+	}
+	if (route->smarthost == NULL && !mx->implicit && self_mx(mx, o.helo)) {
+		str_fmt(err, sizeof(err), "mail for %s loops back to myself (%s"
+		    " is its best MX)", route->domain, o.helo);
+		all(results, NULL, n, SMTPC_PERM, err);
 		goto out;
 	}
 	for (i = 0; i < mx->nhosts; i++) {

@@ -34,6 +34,12 @@ z = ['local-zone: "example." static'] + ["local-data: " + x for x in [
     '"drop.example. MX 10 dropper.drop.example."',
     '"drop.example. MX 20 up.multi.example."',
     '"dropper.drop.example. A 127.0.0.6"',
+    '"selfmx.example. MX 10 me.selfmx.example."',
+    '"selfmx.example. MX 20 up.multi.example."',
+    '"me.selfmx.example. A 127.0.0.7"',
+    '"backup.example. MX 10 up.multi.example."',
+    '"backup.example. MX 20 me.backup.example."',
+    '"me.backup.example. A 127.0.0.7"',
 ]] + ['local-zone: "refused.example." refuse']
 unbound(d, dnsport, z)
 fwd = "127.0.0.1:%d" % dnsport
@@ -76,6 +82,16 @@ t.ok(r[0] == "ok" and "up.multi.example" in r[2] and events(droplog, "dropped"),
 r = res.get((1, "perm3@drop.example"), ("?", 0, ""))
 t.ok(r[0] == "perm" and "dropper" in r[2],
      "a recipient refused before the loss keeps its final answer: %r" % (r,))
+out, res = relay("selfmx.example", "kim@selfmx.example",
+                 extra=("-e", "me.selfmx.example"))
+r = res.get((1, "kim@selfmx.example"), ("?", 0, ""))
+t.ok(r[0] == "perm" and "loops back" in r[2],
+     "we are the best MX: the mail would loop, permanent: %r" % (r,))
+out, res = relay("backup.example", "lee@backup.example",
+                 extra=("-e", "me.backup.example"))
+r = res.get((1, "lee@backup.example"), ("?", 0, ""))
+t.ok(r[0] == "ok" and "up.multi.example" in r[2],
+     "we are a backup MX: only the better MX is tried: %r" % (r,))
 out, res = relay("allrefuse.example", "dan@allrefuse.example")
 r = res.get((1, "dan@allrefuse.example"), ("?", 0, ""))
 t.ok(r[0] == "perm" and "not you" in r[2],

@@ -8,7 +8,7 @@
  *   driver send -a ADDR -p PORT [-H host] [-t no|maybe|starttls|implicit]
  *       [-c cafile] [-k] [-u user -w PASSVAR] [-A] [-n times] [-T ms]
  *       [-8] [-x] -f SENDER RCPT... < message
- *   driver relay [-F fwd] [-T ms] (-d DOMAIN -p PORT | -U URL [-S secrets]
+ *   driver relay [-F fwd] [-T ms] [-e helo] (-d DOMAIN -p PORT | -U URL [-S secrets]
  *       [-w PASSVAR]) [-c cafile] [-x] -f SENDER RCPT... < message
  *
  * Output: "status ok|temp|perm: why", "host PREF NAME ADDRS", and for
@@ -89,8 +89,9 @@ main(int argc, char **argv)
 	o.timeout_ms = 10000;
 	o.data_timeout_ms = 10000;
 	o.connect_timeout_ms = 5000;
-	while ((ch = getopt(argc, argv, "8a:Ac:d:f:F:H:km:n:p:S:t:T:u:U:w:x")) != -1) {
+	while ((ch = getopt(argc, argv, "8a:Ac:d:e:f:F:H:km:n:p:S:t:T:u:U:w:x")) != -1) {
 		switch (ch) {
+		case 'e': o.helo = optarg; break;
 		case '8': eightbit = 1; break;
 		case 'a': addr = optarg; break;
 		case 'A': o.auth_plaintext = 1; break;

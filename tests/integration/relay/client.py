@@ -254,3 +254,21 @@ mailcmd = [e["line"] for e in events(lg, "cmd") if e["line"].startswith("MAIL")]
 t.ok(res.get((1, uni), ("?",))[0] == "ok" and mailcmd and
      " SMTPUTF8" in mailcmd[0], "with SMTPUTF8 offered: MAIL says SMTPUTF8")
 srv.stop()
+
+# IPv6 (where the loopback has it)
+try:
+    s6 = __import__("socket").socket(__import__("socket").AF_INET6)
+    s6.bind(("::1", 0))
+    p = s6.getsockname()[1]
+    s6.close()
+    have6 = True
+except OSError:
+    have6 = False
+if have6:
+    srv, lg = smtp_server(d, "v6", p, addr="::1")
+    out, err, res = driver(drv, ["send", "-a", "::1", "-p", str(p), "-T", "5000",
+                                 "-f", "a@example.org", "b@example.net"], msg)
+    t.eq(res.get((1, "b@example.net"), ("?",))[0], "ok", "delivery over IPv6")
+    srv.stop()
+else:
+    print("ok - # skip: no IPv6 loopback")

@@ -39,8 +39,6 @@ main(int argc, char *argv[])
 	char		 err[1024];
 	int		 ch, check = 0, inetd = 0;
 
-	if (argc > 1 && strcmp(argv[1], "-S") == 0)
-		return session_exec_main(argc, argv);
 	memset(&cfg, 0, sizeof(cfg));
 	while ((ch = getopt(argc, argv, "c:Finv")) != -1) {
 		switch (ch) {

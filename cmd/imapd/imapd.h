@@ -221,6 +221,5 @@ int	preauth_run(struct settings *, struct io *, int tls_now,
 int	server_run(struct settings *);
 int	serve_connection(struct settings *, int rfd, int wfd, int implicit_tls,
 	    const char *peer);
-int	session_exec_main(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include <netinet/in.h>
@@ -41,9 +42,11 @@
 #include "io.h"
 #include "log.h"
 #include "priv.h"
+#include "table.h"
+#include "tls.h"
+#include "conf.h"
 #include "userdb.h"
 
-static char self_exe[PATH_MAX];
 static volatile sig_atomic_t got_term, got_chld;
 
 static void
@@ -224,6 +227,48 @@ lookup_user(struct settings *cfg, const char *name, struct user *u)
 	return r;
 }
 
+/*
+ * The session is a fork of the monitor: before it runs as the mail user
+ * it frees and wipes what it must not keep, the TLS contexts (OpenSSL
+ * clears key material when it frees it), the password table, the static
+ * password, the configuration text and the environment (which may carry
+ * IMAP_PASSWD).
+ */
+static void
+forget_secrets(struct settings *cfg)
+{
+	extern char	**environ;
+
+	if (cfg->tls != NULL)
+		tls_ctx_free(cfg->tls);
+	cfg->tls = NULL;
+	if (cfg->passwd != NULL)
+		table_close(cfg->passwd);
+	cfg->passwd = NULL;
+	if (cfg->static_users != NULL)
+		table_close(cfg->static_users);
+	cfg->static_users = NULL;
+	if (cfg->static_password != NULL) {
+		explicit_bzero(cfg->static_password, strlen(cfg->static_password));
+		free(cfg->static_password);
+	}
+	cfg->static_password = NULL;
+	if (cfg->conf != NULL) {
+		struct conf *c = cfg->conf;
+
+		for (size_t i = 0; i < c->nsections; i++)
+			for (size_t j = 0; j < c->sections[i].nentries; j++) {
+				char *v = c->sections[i].entries[j].value;
+
+				explicit_bzero(v, strlen(v));
+			}
+	}
+	cfg->nlisten = cfg->nlisten_tls = 0;
+	for (char **e = environ; e != NULL && *e != NULL; e++)
+		explicit_bzero(*e, strlen(*e));
+	clearenv();
+}
+
 /* Root: the monitor of one connection. Never returns. */
 static void
 monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
@@ -312,43 +357,32 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 		if ((sess = fork()) == -1)
 			fatal("fork");
 		if (sess == 0) {
-			char err[256], *argv[16];
-			char ml[32], ma[32], mlit[32], it[32], su[32], md[32];
-			int k = 0;
+			struct io *io;
+			char err[256];
+			int in = mode == HANDOFF_DIRECT ? rfd : data[1];
+			int out = mode == HANDOFF_DIRECT ? wfd : data[1];
 
 			log_pid();
-			if (mode == HANDOFF_DIRECT) {
-				if (dup2(rfd, 0) == -1 || dup2(wfd, 1) == -1)
-					fatal("dup2");
-			} else if (dup2(data[1], 0) == -1 || dup2(data[1], 1) == -1)
-				fatal("dup2");
+			close(ctl[0]);
+			if (mode == HANDOFF_DIRECT)
+				close(data[1]);
+			else {
+				close(rfd);
+				if (wfd != rfd)
+					close(wfd);
+			}
+			forget_secrets(cfg);
 			if (priv_drop(u.uid, u.gid, err, sizeof(err)) == -1)
 				fatalx("session for %s: %s", f.user, err);
-			str_fmt(ml, sizeof(ml), "%zu", cfg->max_line);
-			str_fmt(ma, sizeof(ma), "%llu", (unsigned long long)cfg->max_append);
-			str_fmt(mlit, sizeof(mlit), "%llu",
-			    (unsigned long long)cfg->max_literals);
-			str_fmt(it, sizeof(it), "%ld", cfg->idle_timeout);
-			str_fmt(su, sizeof(su), "%d", cfg->special_use);
-			str_fmt(md, sizeof(md), "%d", cfg->max_depth);
-			argv[k++] = "imapd";
-			argv[k++] = "-S";
-			argv[k++] = f.user;
-			argv[k++] = u.maildir;
-			argv[k++] = ml;
-			argv[k++] = ma;
-			argv[k++] = mlit;
-			argv[k++] = it;
-			argv[k++] = su;
-			argv[k++] = md;
-			argv[k++] = cfg->verbose ? "1" : "0";
-			argv[k] = NULL;
-			{
-				char *envp[] = { "PATH=/usr/bin:/bin", NULL };
-
-				execve(self_exe, argv, envp);
-			}
-			fatal("exec %s", self_exe);
+			/* No new privileges, no core dumps, no ptrace by
+			 * other processes of the mail user. */
+			prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+			prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+			if ((io = io_new(in, out)) == NULL)
+				fatal("io_new");
+			run_session(cfg, io, f.user, u.maildir, mode != HANDOFF_DIRECT);
+			io_free(io, 1);
+			_exit(0);
 		}
 	}
 	close(ctl[0]);
@@ -370,14 +404,6 @@ serve_connection(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 	struct user	 u;
 	char		 err[256];
 
-	if (self_exe[0] == '\0') {
-		ssize_t len = readlink("/proc/self/exe", self_exe,
-		    sizeof(self_exe) - 1);
-
-		if (len < 0)
-			fatal("readlink /proc/self/exe");
-		self_exe[len] = '\0';
-	}
 	if (priv_is_root() && cfg->unpriv_user != NULL)
 		monitor(cfg, rfd, wfd, implicit_tls, peer);
 	if ((io = io_new(rfd, wfd)) == NULL)
@@ -400,38 +426,6 @@ serve_connection(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 	}
 	buf_free(&s.out);
 	buf_free(&s.cache);
-	io_free(io, 1);
-	return 0;
-}
-
-/* imapd -S USER MAILDIR MAXLINE MAXAPPEND MAXLIT IDLE SPECIAL DEPTH VERBOSE */
-int
-session_exec_main(int argc, char **argv)
-{
-	struct settings	 cfg;
-	struct io	*io;
-	unsigned long long v;
-
-	if (argc != 11)
-		fatalx("session: bad arguments");
-	memset(&cfg, 0, sizeof(cfg));
-	log_init("imapd", LOG_TO_STDERR, argv[10][0] == '1');
-	cfg.max_line = strtoul(argv[4], NULL, 10);
-	if (str_size(argv[5], &v) == -1)
-		fatalx("session: bad max_append");
-	cfg.max_append = v;
-	if (str_size(argv[6], &v) == -1)
-		fatalx("session: bad max_literals");
-	cfg.max_literals = v;
-	cfg.idle_timeout = strtol(argv[7], NULL, 10);
-	cfg.special_use = atoi(argv[8]);
-	cfg.max_depth = atoi(argv[9]);
-	if (cfg.max_line < 1024 || cfg.idle_timeout < 1)
-		fatalx("session: bad limits");
-	signal(SIGPIPE, SIG_IGN);
-	if ((io = io_new(0, 1)) == NULL)
-		fatal("io_new");
-	run_session(&cfg, io, argv[2], argv[3], 1);
 	io_free(io, 1);
 	return 0;
 }
@@ -462,11 +456,7 @@ server_run(struct settings *cfg)
 	size_t		 nkids = (size_t)cfg->max_connections, live = 0;
 	char		 err[512];
 	struct sigaction sa;
-	ssize_t		 len;
 
-	if ((len = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1)) < 0)
-		fatal("readlink /proc/self/exe");
-	self_exe[len] = '\0';
 	for (i = 0; i < cfg->nlisten + cfg->nlisten_tls; i++) {
 		int t = i >= cfg->nlisten;
 		const char *spec = t ? cfg->listen_tls[i - cfg->nlisten] :

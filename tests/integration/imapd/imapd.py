@@ -444,8 +444,11 @@ if root:
                             "--clear-groups", "cat", os.path.join(d, "passwd")],
                            capture_output=True)
         t.ok(r.returncode != 0, "the mail user cannot read the passwd table")
-        with open("/proc/%d/cmdline" % sess[0], "rb") as f:
-            t.ok(b"-S" in f.read(), "the session is a fresh exec (no key in memory)")
+        t.eq(st.get("NoNewPrivs"), ["1"], "the session cannot gain privileges")
+        with open("/proc/%d/environ" % sess[0], "rb") as f:
+            env = f.read()
+        t.ok(b"IMAP" not in env and b"PATH" not in env,
+             "the session wiped the environment it was forked with")
     pre = [p for p in pids if proc_status(p).get("Uid", ["?"])[0] == str(nobody)]
     t.ok(len(pre) >= 1, "the pre-auth process stays unprivileged as the TLS proxy")
     c.logout()

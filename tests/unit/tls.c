@@ -561,6 +561,55 @@ test_starttls(struct tls_ctx *s)
 	tls_ctx_free(cctx);
 }
 
+/* A TLS client that stops reading cannot make the server buffer forever. */
+static void
+test_stalled_reader(struct tls_ctx *s)
+{
+	struct tls_ctx	*cctx;
+	struct io	*io;
+	char		 err[256], block[4096];
+	int		 sv[2], i, r = 0, go[2];
+	long		 t0;
+	pid_t		 pid;
+
+	cctx = tls_client_new(NULL, 0, err, sizeof(err));
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	if (pipe(go) == -1)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		struct tls_conn *c;
+		char x;
+
+		close(go[1]);
+		c = tls_connect(cctx, sv[1], "localhost", 5000, err, sizeof(err));
+		/* Never read; wait for the parent to say so. */
+		if (read(go[0], &x, 1) < 0)
+			_exit(2);
+		tls_close(c);
+		_exit(c != NULL ? 0 : 1);
+	}
+	close(go[0]);
+	close(sv[1]);
+	io = io_new(sv[0], sv[0]);
+	r = io_starttls_server(io, s, 5000, err, sizeof(err));
+	T_OK(r == 0, "handshake with a client that will not read (%s)", err);
+	io_set_write_timeout(io, 300);
+	memset(block, 'w', sizeof(block));
+	t0 = ms_now();
+	errno = 0;
+	for (i = 0; i < 100000 && r == 0; i++)
+		r = io_write(io, block, sizeof(block));
+	T_OK(r == -1 && errno == ETIMEDOUT,
+	    "TLS io_write to a stalled reader: ETIMEDOUT (errno=%d)", errno);
+	T_OK(i < 1000, "after bounded buffering (%d KiB)", i * 4);
+	T_OK(ms_now() - t0 < 3000, "within the timeout (%ld ms)", ms_now() - t0);
+	close(go[1]);
+	io_free(io, 1);
+	reap(pid);
+	tls_ctx_free(cctx);
+}
+
 static void
 test_timeouts(struct tls_ctx *s)
 {
@@ -714,6 +763,7 @@ main(int argc, char **argv)
 	test_protocols(s);
 	test_keys();
 	test_starttls(s);
+	test_stalled_reader(s);
 	test_timeouts(s);
 	tls_ctx_free(s);
 	{

@@ -258,4 +258,26 @@ size_t	smtpc_deliver(struct dns *, const struct smtpc_opts *,
 	    const char *const *rcpts, size_t n, int fd, off_t offset,
 	    long long size, int eightbit, struct smtpc_result *results);
 
+/* One message of a batch. */
+struct smtpc_msg {
+	const char		*sender;
+	const char *const	*rcpts;
+	size_t			 n;
+	int			 fd;		/* read from offset to the end */
+	off_t			 offset;
+	long long		 size;		/* for SIZE=; -1 unknown */
+	int			 eightbit;
+	struct smtpc_result	*results;	/* n entries, always set */
+};
+
+/*
+ * smtpc_deliver for several messages to the same route (the same domain
+ * or smarthost): one lookup, one connection carrying them in turn (a
+ * transaction each); when it breaks, what is left goes to the next
+ * address. Returns the number of recipients delivered in all.
+ */
+size_t	smtpc_deliver_batch(struct dns *, const struct smtpc_opts *,
+	    const struct smtpc_route *, const struct smtpc_msg *msgs,
+	    size_t nmsgs);
+
 #endif

@@ -92,6 +92,22 @@ out, res = relay("backup.example", "lee@backup.example",
 r = res.get((1, "lee@backup.example"), ("?", 0, ""))
 t.ok(r[0] == "ok" and "up.multi.example" in r[2],
      "we are a backup MX: only the better MX is tried: %r" % (r,))
+# a batch: one lookup, one connection, three transactions
+s0 = len(events(uplog, "session"))
+m0 = len(events(uplog, "message"))
+out, res = relay("multi.example", "max@multi.example", extra=("-n", "3"))
+t.ok(all(res.get((k, "max@multi.example"), ("?",))[0] == "ok" for k in (1, 2, 3))
+     and "delivered 3" in out, "a batch of three messages delivered")
+t.ok(len(events(uplog, "session")) - s0 == 1 and
+     len(events(uplog, "message")) - m0 == 3, "over one connection to the MX")
+# a batch whose first host drops the connection: all go to the next MX
+d0 = len(events(droplog, "dropped"))
+m0 = len(events(uplog, "message"))
+out, res = relay("drop.example", "ned@drop.example", extra=("-n", "2"))
+t.ok(all(res.get((k, "ned@drop.example"), ("?",))[0] == "ok" for k in (1, 2))
+     and len(events(droplog, "dropped")) - d0 == 1 and
+     len(events(uplog, "message")) - m0 == 2,
+     "a batch interrupted by a lost connection continues on the next MX")
 out, res = relay("allrefuse.example", "dan@allrefuse.example")
 r = res.get((1, "dan@allrefuse.example"), ("?", 0, ""))
 t.ok(r[0] == "perm" and "not you" in r[2],

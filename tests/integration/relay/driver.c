@@ -8,7 +8,7 @@
  *   driver send -a ADDR -p PORT [-H host] [-t no|maybe|starttls|implicit]
  *       [-c cafile] [-k] [-u user -w PASSVAR] [-A] [-n times] [-T ms]
  *       [-8] [-x] -f SENDER RCPT... < message
- *   driver relay [-F fwd] [-T ms] [-e helo] (-d DOMAIN -p PORT | -U URL [-S secrets]
+ *   driver relay [-F fwd] [-T ms] [-e helo] [-n batch] (-d DOMAIN -p PORT | -U URL [-S secrets]
  *       [-w PASSVAR]) [-c cafile] [-x] -f SENDER RCPT... < message
  *
  * Output: "status ok|temp|perm: why", "host PREF NAME ADDRS", and for
@@ -220,11 +220,38 @@ main(int argc, char **argv)
 		route.port = port;
 		if ((dns = dns_new(&dopt, errbuf, sizeof(errbuf))) == NULL)
 			errx(2, "%s", errbuf);
-		done = smtpc_deliver(dns, &o, &route, sender,
-		    (const char *const *)argv, n, 0, 0, (long long)sb.st_size,
-		    eightbit, res);
-		printf("delivered %zu\n", done);
-		print_results(1, (const char *const *)argv, res, n);
+		if (times <= 1) {
+			done = smtpc_deliver(dns, &o, &route, sender,
+			    (const char *const *)argv, n, 0, 0,
+			    (long long)sb.st_size, eightbit, res);
+			printf("delivered %zu\n", done);
+			print_results(1, (const char *const *)argv, res, n);
+		} else {
+			/* -n: the same message times times, as one batch */
+			struct smtpc_msg *m = calloc((size_t)times, sizeof(*m));
+			struct smtpc_result *all = calloc((size_t)times * n,
+			    sizeof(*all));
+
+			if (m == NULL || all == NULL)
+				err(2, "calloc");
+			for (k = 0; k < times; k++) {
+				m[k].sender = sender;
+				m[k].rcpts = (const char *const *)argv;
+				m[k].n = n;
+				m[k].fd = 0;
+				m[k].size = (long long)sb.st_size;
+				m[k].eightbit = eightbit;
+				m[k].results = all + (size_t)k * n;
+			}
+			done = smtpc_deliver_batch(dns, &o, &route, m,
+			    (size_t)times);
+			printf("delivered %zu\n", done);
+			for (k = 0; k < times; k++)
+				print_results(k + 1, (const char *const *)argv,
+				    m[k].results, n);
+			free(m);
+			free(all);
+		}
 		dns_free(dns);
 	} else
 		errx(2, "unknown command %s", cmd);

@@ -410,6 +410,28 @@ read_in(void)
 	}
 }
 
+/* The first read goes on to the first LF (within 1 KiB), so that an
+ * mbox From_ line written in pieces is still seen whole. */
+static size_t
+read_first(void)
+{
+	size_t	n = 0;
+	ssize_t	r;
+
+	while (n < 1024 && memchr(inbuf, '\n', n) == NULL) {
+		r = read(STDIN_FILENO, inbuf + n, sizeof(inbuf) - n);
+		if (r == 0)
+			break;
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal(EX_TEMPFAIL, "stdin: read: %s", strerror(errno));
+		}
+		n += (size_t)r;
+	}
+	return n;
+}
+
 static void
 put(const void *p, size_t n)
 {
@@ -530,6 +552,7 @@ static void
 deliver(const struct opts *o, const struct settings *s, const char *maildir)
 {
 	struct scan		 sc;
+	sigset_t		 block;
 	unsigned long long	 total = 0;
 	char			 err[1024], from_sender[1024];
 	size_t			 n, skip;
@@ -538,7 +561,7 @@ deliver(const struct opts *o, const struct settings *s, const char *maildir)
 	memset(&sc, 0, sizeof(sc));
 	sc.rcpt = o->rcpt ? o->rcpt : o->user;
 	sc.done = sc.rcpt == NULL;
-	if ((n = read_in()) == 0)
+	if ((n = read_first()) == 0)
 		fatal(EX_DATAERR, "empty message refused");
 	from_sender[0] = '\0';
 	skip = from_line(inbuf, n, from_sender, sizeof(from_sender));
@@ -560,6 +583,14 @@ deliver(const struct opts *o, const struct settings *s, const char *maildir)
 		    "%s already present)", sc.rcpt);
 	if (total == 0)
 		fatal(EX_DATAERR, "empty message refused");
+	/* A signal from here on would report a failure for a message that
+	 * may already be in new/: the sender would deliver it twice. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGALRM);
+	sigprocmask(SIG_BLOCK, &block, NULL);
 	if (maildir_tmp_commit(&tmp, NULL, NULL, 0, err, sizeof(err)) == -1)
 		fatal(EX_TEMPFAIL, "%s", err);
 	tmppath[0] = '\0';

@@ -79,6 +79,12 @@ f=$NEW/$(newest "$NEW")
 check "an mbox From_ line becomes Return-Path" [ "$(sed -n 1p "$f")" = "Return-Path: <bounce@example.org>" ]
 check "the From_ line is not stored" sh -c "! grep -q '^From ' '$f'"
 rm -f "$NEW"/*
+{ printf 'From bounce@exa'; sleep 0.2; printf 'mple.org Mon Jan  1 00:00:00 2024\nSubject: split\n\nx\n'; } |
+	"$LDA" $C -d alice -f env@example.org
+f=$NEW/$(newest "$NEW")
+check "a From_ line written in pieces is still dropped" sh -c "! grep -q '^From ' '$f'"
+check "-f wins over the From_ line" [ "$(sed -n 1p "$f")" = "Return-Path: <env@example.org>" ]
+rm -f "$NEW"/*
 
 # --- 65: refused for good -------------------------------------------------
 rc=$(lda_rc $C -d alice </dev/null)

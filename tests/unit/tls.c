@@ -610,6 +610,56 @@ test_stalled_reader(struct tls_ctx *s)
 	tls_ctx_free(cctx);
 }
 
+/* inetd mode under pipes: TLS over a read pipe and a write pipe. */
+static void
+test_pipes(struct tls_ctx *s)
+{
+	struct tls_ctx	*cctx;
+	struct io	*io;
+	char		 err[256], line[256];
+	static char	 big[200001];
+	int		 a[2], b[2], r;
+	long		 n;
+	pid_t		 pid;
+
+	cctx = tls_client_new(P("d1/ca.crt"), 1, err, sizeof(err));
+	if (pipe(a) == -1 || pipe(b) == -1)
+		return;
+	memset(big, 'p', sizeof(big) - 1);
+	pid = fork();
+	if (pid == 0) {
+		/* The client: reads a, writes b. */
+		close(a[1]);
+		close(b[0]);
+		io = io_new(a[0], b[1]);
+		if (io_starttls_client(io, cctx, "a.example", 5000, err,
+		    sizeof(err)) == -1)
+			_exit(1);
+		if (io_puts(io, big) == -1 || io_puts(io, "\r\n") == -1 ||
+		    io_flush(io, 5000) == -1)
+			_exit(2);
+		n = io_getline(io, line, sizeof(line), 5000, NULL);
+		io_free(io, 1);
+		_exit(n > 0 && strcmp(line, "got 200000") == 0 ? 0 : 3);
+	}
+	close(a[0]);
+	close(b[1]);
+	io = io_new(b[0], a[1]);
+	err[0] = '\0';
+	r = io_starttls_server(io, s, 5000, err, sizeof(err));
+	T_OK(r == 0, "TLS handshake over two pipes (%s)", err);
+	{
+		static char got[200010];
+
+		n = io_getline(io, got, sizeof(got), 5000, NULL);
+		T_EQ_INT(n, 200000, "a 200 KB line over TLS on pipes");
+		io_printf(io, "got %ld\r\n", n);
+	}
+	io_free(io, 1);
+	T_EQ_INT(reap(pid), 0, "the pipe client got the answer");
+	tls_ctx_free(cctx);
+}
+
 static void
 test_timeouts(struct tls_ctx *s)
 {
@@ -764,6 +814,7 @@ main(int argc, char **argv)
 	test_keys();
 	test_starttls(s);
 	test_stalled_reader(s);
+	test_pipes(s);
 	test_timeouts(s);
 	tls_ctx_free(s);
 	{

@@ -157,9 +157,12 @@ privileges(const struct options *o)
 			errx(EX_USAGE, "-u needs root");
 		return;
 	}
-	if (o->runas == NULL)
+	if (o->runas == NULL) {
+		if (o->check)
+			return;	/* -n writes nothing */
 		errx(EX_USAGE, "refusing to run as root: give -u USER (the owner "
 		    "of the Maildir)");
+	}
 	if (priv_lookup(o->runas, &uid, &gid, e, sizeof(e)) == -1 ||
 	    priv_drop(uid, gid, e, sizeof(e)) == -1)
 		errx(EX_NOPERM, "-u %s: %s", o->runas, e);

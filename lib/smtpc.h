@@ -107,9 +107,10 @@ struct smtpc;
  * then STARTTLS as opts->tls says (anything read before the handshake is
  * discarded; EHLO again after it; SNI and verification use host), then
  * AUTH when credentials are given. host names the peer in messages and
- * in TLS; it may be addr itself.
+ * in TLS; it may be addr itself. opts is copied, but the strings and the
+ * context it points to must outlive the connection.
  * Returns 0 and *c_r, or SMTPC_TEMP with err (connection refused or timed
- * out, a 4xx or 5xx greeting, TLS required but not offered or failed,
+ * out, a 4xx greeting, TLS required but not offered or failed,
  * certificate not trusted, AUTH not offered or refused: all of these are
  * about this host or our configuration, not about the message) or
  * SMTPC_PERM with err (a 5xx greeting or EHLO/HELO refusal: the host says

@@ -603,7 +603,8 @@ fetch_one(struct session *s, struct fetchreq *r, size_t idx, struct buf *tmp,
 		s->cache_uid = 0;
 		mime_free(*mime_r);
 		*mime_r = NULL;
-		if (mbox_read(mb, m, !r->need_full, &s->cache) == -1) {
+		if ((r->need_full ? mbox_read(mb, m, 0, &s->cache) :
+		    mbox_header(mb, m, &s->cache)) == -1) {
 			if (errno == ENOENT)
 				return 1;	/* expunged by another */
 			return -1;
@@ -757,6 +758,7 @@ cmd_fetch(struct session *s, size_t argi)
 		mime = NULL;
 	}
 	s->n_fetch += n;
+	mbox_cache_flush(&s->mb);
 	buf_free(&tmp);
 	free(idx);
 	req_free(&r);

@@ -66,6 +66,8 @@ struct mmsg {
 	uint8_t		 newdir;	/* file is in new/ */
 	uint8_t		 recent;
 	uint8_t		 seen_scan;	/* mark during a rescan */
+	uint32_t	 hdr_off;	/* its header in courriel.cache */
+	uint32_t	 hdr_len;	/* 0: not cached */
 };
 
 #define F_SEEN		0x01
@@ -93,6 +95,9 @@ struct mailbox {
 	struct timespec	 ul_mtime;
 	ino_t		 ul_ino;
 	int		 inotify;	/* -1 when not watching */
+	int		 hc_fd;		/* courriel.cache, or -1 */
+	off_t		 hc_scanned;	/* indexed up to here */
+	struct buf	 hc_pending;	/* records not written yet */
 };
 
 /* mailbox.c */
@@ -132,6 +137,11 @@ int	mbox_append(const char *path, const char *data, size_t len,
  * after the header. 0, or -1 (errno ENOENT when expunged). */
 int	mbox_read(struct mailbox *, struct mmsg *, int header_only,
 	    struct buf *out);
+/* The header block (CRLF) of a message, from the header cache when it
+ * is there (and added to it otherwise). 0, or -1 (errno ENOENT when
+ * expunged). mbox_cache_flush writes what was added. */
+int	mbox_header(struct mailbox *, struct mmsg *, struct buf *out);
+void	mbox_cache_flush(struct mailbox *);
 /* Received date (file mtime). */
 time_t	mbox_msg_time(struct mailbox *, struct mmsg *);
 /* STATUS without selecting: counts. 0 or -1. */

@@ -1221,7 +1221,9 @@ mbox_open(struct mailbox *mb, const char *root, const char *name, int readonly,
 
 	memset(mb, 0, sizeof(*mb));
 	mb->inotify = -1;
+	mb->hc_fd = -1;
 	buf_init(&mb->names, 0);
+	buf_init(&mb->hc_pending, 0);
 	if (mbox_path(root, name, mb->path, sizeof(mb->path)) == -1) {
 		str_fmt(err, errlen, "invalid mailbox name");
 		return -1;
@@ -1257,6 +1259,11 @@ mbox_close(struct mailbox *mb)
 	if (mb->inotify != -1)
 		close(mb->inotify);
 	mb->inotify = -1;
+	mbox_cache_flush(mb);
+	if (mb->hc_fd != -1)
+		close(mb->hc_fd);
+	mb->hc_fd = -1;
+	buf_free(&mb->hc_pending);
 }
 
 int
@@ -1470,6 +1477,186 @@ mbox_read(struct mailbox *mb, struct mmsg *m, int header_only, struct buf *out)
 	return n < 0 ? -1 : 0;
 }
 
+/* ---- the header cache ---------------------------------------------------- */
+
+/*
+ * courriel.cache holds the header blocks (CRLF form) of messages that
+ * were fetched, so that listing a folder again reads one file instead of
+ * every message. It starts with "CHC1" and the UIDVALIDITY; then records
+ * of magic, UID, length and the header, only ever appended (O_APPEND,
+ * whole records per write). A message's content never changes, so a
+ * record stays true until its UID goes away; a cache of another
+ * UIDVALIDITY, a broken record or a file over 512 MB starts afresh.
+ */
+#define HCACHE		"courriel.cache"
+#define HC_MAGIC	0x48445243u	/* record */
+#define HC_MAX		(512LL * 1024 * 1024)
+#define HC_RECMAX	65536
+
+struct hc_rec {
+	uint32_t	magic, uid, len;
+};
+
+static int
+hc_open(struct mailbox *mb)
+{
+	char		path[4200], hdr[8];
+	struct stat	st;
+	uint32_t	uv;
+	int		fd;
+
+	if (mb->hc_fd != -1)
+		return 0;
+	if (str_fmt(path, sizeof(path), "%s/" HCACHE, mb->path) == -1)
+		return -1;
+	if ((fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC)) != -1) {
+		if (fstat(fd, &st) == 0 && st.st_size >= 8 && st.st_size < HC_MAX &&
+		    pread(fd, hdr, 8, 0) == 8 && memcmp(hdr, "CHC1", 4) == 0) {
+			memcpy(&uv, hdr + 4, 4);
+			if (uv == mb->uidvalidity) {
+				mb->hc_fd = fd;
+				mb->hc_scanned = 8;
+				return 0;
+			}
+		}
+		close(fd);
+		unlink(path);
+	}
+	/* A fresh one: written aside, then renamed into place. */
+	{
+		char tmp[4300];
+
+		if (str_fmt(tmp, sizeof(tmp), "%s.%d", path, (int)getpid()) == -1)
+			return -1;
+		if ((fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+		    0600)) == -1)
+			return -1;
+		memcpy(hdr, "CHC1", 4);
+		memcpy(hdr + 4, &mb->uidvalidity, 4);
+		if (write(fd, hdr, 8) != 8 || rename(tmp, path) == -1) {
+			close(fd);
+			unlink(tmp);
+			return -1;
+		}
+	}
+	mb->hc_fd = fd;
+	mb->hc_scanned = 8;
+	return 0;
+}
+
+static long
+find_uid(const struct mailbox *mb, uint32_t uid)
+{
+	size_t	lo = 0, hi = mb->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (mb->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < mb->n && mb->msgs[lo].uid == uid ? (long)lo : -1;
+}
+
+/* Indexes the records appended since the last look. */
+static void
+hc_scan(struct mailbox *mb)
+{
+	struct stat	 st;
+	char		*chunk;
+	size_t		 csize = 1024 * 1024;
+
+	if (mb->hc_fd == -1 || fstat(mb->hc_fd, &st) == -1 ||
+	    st.st_size <= mb->hc_scanned)
+		return;
+	if ((chunk = malloc(csize)) == NULL)
+		return;
+	while (mb->hc_scanned < st.st_size) {
+		ssize_t got = pread(mb->hc_fd, chunk, csize, mb->hc_scanned);
+		size_t pos = 0;
+
+		if (got <= 0)
+			break;
+		while (pos + sizeof(struct hc_rec) <= (size_t)got) {
+			struct hc_rec r;
+			long k;
+
+			memcpy(&r, chunk + pos, sizeof(r));
+			if (r.magic != HC_MAGIC || r.len > HC_RECMAX) {
+				/* Broken: stop using the cache. */
+				close(mb->hc_fd);
+				mb->hc_fd = -1;
+				free(chunk);
+				return;
+			}
+			if (pos + sizeof(r) + r.len > (size_t)got)
+				break;
+			if ((k = find_uid(mb, r.uid)) >= 0 &&
+			    mb->hc_scanned + (off_t)(pos + sizeof(r)) < UINT32_MAX) {
+				mb->msgs[k].hdr_off = (uint32_t)(mb->hc_scanned +
+				    (off_t)(pos + sizeof(r)));
+				mb->msgs[k].hdr_len = r.len;
+			}
+			pos += sizeof(r) + r.len;
+		}
+		if (pos == 0)
+			break;		/* a record still being written */
+		mb->hc_scanned += (off_t)pos;
+	}
+	free(chunk);
+}
+
+void
+mbox_cache_flush(struct mailbox *mb)
+{
+	if (mb->hc_pending.len == 0)
+		return;
+	if (mb->hc_fd != -1)
+		(void)!write(mb->hc_fd, mb->hc_pending.data, mb->hc_pending.len);
+	buf_reset(&mb->hc_pending);
+}
+
+int
+mbox_header(struct mailbox *mb, struct mmsg *m, struct buf *out)
+{
+	struct hc_rec	r;
+
+	if (mb->hc_fd == -1 && mb->uidvalidity != 0)
+		(void)hc_open(mb);
+	if (m->hdr_len == 0)
+		hc_scan(mb);
+	if (m->hdr_len != 0 && mb->hc_fd != -1 && m->hdr_off >= sizeof(r)) {
+		buf_reset(out);
+		if (buf_reserve(out, m->hdr_len + sizeof(r) + 1) == 0 &&
+		    pread(mb->hc_fd, out->data, m->hdr_len + sizeof(r),
+		    m->hdr_off - sizeof(r)) == (ssize_t)(m->hdr_len + sizeof(r))) {
+			memcpy(&r, out->data, sizeof(r));
+			if (r.magic == HC_MAGIC && r.uid == m->uid &&
+			    r.len == m->hdr_len) {
+				memmove(out->data, out->data + sizeof(r), r.len);
+				out->len = r.len;
+				out->data[out->len] = '\0';
+				return 0;
+			}
+		}
+		m->hdr_len = 0;
+	}
+	if (mbox_read(mb, m, 1, out) == -1)
+		return -1;
+	if (mb->hc_fd != -1 && out->len <= HC_RECMAX) {
+		r.magic = HC_MAGIC;
+		r.uid = m->uid;
+		r.len = (uint32_t)out->len;
+		if (buf_add(&mb->hc_pending, &r, sizeof(r)) == 0 &&
+		    buf_add(&mb->hc_pending, out->data, out->len) == 0 &&
+		    mb->hc_pending.len > 256 * 1024)
+			mbox_cache_flush(mb);
+	}
+	return 0;
+}
+
 int
 mbox_append(const char *path, const char *data, size_t len, uint8_t flags,
     const char *kwletters, time_t when, uint32_t *uidv_r, uint32_t *uid_r,
@@ -1530,7 +1717,9 @@ mbox_status(const char *path, struct mbox_status *st, char *err, size_t errlen)
 
 	memset(&mb, 0, sizeof(mb));
 	mb.inotify = -1;
+	mb.hc_fd = -1;
 	buf_init(&mb.names, 0);
+	buf_init(&mb.hc_pending, 0);
 	if (str_lcpy(mb.path, path, sizeof(mb.path)) >= sizeof(mb.path))
 		return -1;
 	mb.readonly = 1;

@@ -247,7 +247,8 @@ load(struct mctx *c, int level)
 {
 	if (c->loaded >= level)
 		return 0;
-	if (mbox_read(&c->s->mb, c->m, level < 2, c->text) == -1) {
+	if ((level < 2 ? mbox_header(&c->s->mb, c->m, c->text) :
+	    mbox_read(&c->s->mb, c->m, 0, c->text)) == -1) {
 		c->failed = 1;
 		return -1;
 	}
@@ -547,6 +548,7 @@ cmd_search(struct session *s, size_t argi)
 			break;
 	}
 	buf_adds(&s->out, "\r\n");
+	mbox_cache_flush(&s->mb);
 	s->cache_uid = 0;
 	buf_free(&text);
 	buf_free(&scratch);

@@ -3,14 +3,16 @@
  * privilege separation.
  *
  * Started as root, each connection gets a monitor (a fork of the daemon,
- * still root) that forks
- *   - the pre-auth child: unprivileged (user= in the config), speaks the
- *     protocol and TLS, and asks the monitor to check credentials over a
- *     socketpair with fixed frames (struct authframe, one int32 answer);
- *     after a login it is a plain TLS <-> socketpair proxy;
- *   - after a successful check, the session: it becomes the mail user
- *     and executes imapd afresh (-S), so its memory holds neither the TLS
- *     key nor the password table, which it cannot read from disk either.
+ * still root) that forks the pre-auth child: unprivileged (user= in the
+ * config), it speaks the protocol and TLS, and asks the monitor to check
+ * credentials over a socketpair with fixed frames (struct authframe, one
+ * int32 answer, then the hand-off mode). After a successful check the
+ * monitor itself becomes the session: it frees and wipes the TLS
+ * contexts, tables, secrets, configuration text and environment, becomes
+ * the mail user for good (no new privileges, not dumpable) and serves the
+ * mailbox. Without TLS it takes the client socket and the pre-auth child
+ * exits; with TLS the pre-auth child stays as a plain TLS <-> socketpair
+ * proxy, so the session never holds TLS state.
  * Started as a normal user, one process serves the connection from the
  * greeting to LOGOUT, as that user.
  */
@@ -228,11 +230,10 @@ lookup_user(struct settings *cfg, const char *name, struct user *u)
 }
 
 /*
- * The session is a fork of the monitor: before it runs as the mail user
- * it frees and wipes what it must not keep, the TLS contexts (OpenSSL
- * clears key material when it frees it), the password table, the static
- * password, the configuration text and the environment (which may carry
- * IMAP_PASSWD).
+ * Before the monitor runs as the mail user it frees and wipes what it
+ * must not keep: the TLS contexts (OpenSSL clears key material when it
+ * frees it), the password tables, the static password, the configuration
+ * text and the environment (which may carry IMAP_PASSWD).
  */
 static void
 forget_secrets(struct settings *cfg)
@@ -275,7 +276,7 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
     const char *peer)
 {
 	int		 ctl[2], data[2], status;
-	pid_t		 pre, sess = -1;
+	pid_t		 pre;
 	struct authframe f;
 	struct user	 u;
 	ssize_t		 n;
@@ -354,36 +355,35 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 	    (mode != HANDOFF_DIRECT && mode != HANDOFF_PROXY)))
 		n = 0;
 	if (n > 0) {
-		if ((sess = fork()) == -1)
-			fatal("fork");
-		if (sess == 0) {
-			struct io *io;
-			char err[256];
-			int in = mode == HANDOFF_DIRECT ? rfd : data[1];
-			int out = mode == HANDOFF_DIRECT ? wfd : data[1];
+		/* The monitor becomes the session: one process per
+		 * connection after login (two with TLS, the proxy). */
+		struct io *io;
+		char err[256];
+		int in = mode == HANDOFF_DIRECT ? rfd : data[1];
+		int out = mode == HANDOFF_DIRECT ? wfd : data[1];
 
-			log_pid();
-			close(ctl[0]);
-			if (mode == HANDOFF_DIRECT)
-				close(data[1]);
-			else {
-				close(rfd);
-				if (wfd != rfd)
-					close(wfd);
-			}
-			forget_secrets(cfg);
-			if (priv_drop(u.uid, u.gid, err, sizeof(err)) == -1)
-				fatalx("session for %s: %s", f.user, err);
-			/* No new privileges, no core dumps, no ptrace by
-			 * other processes of the mail user. */
-			prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-			prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-			if ((io = io_new(in, out)) == NULL)
-				fatal("io_new");
-			run_session(cfg, io, f.user, u.maildir, mode != HANDOFF_DIRECT);
-			io_free(io, 1);
-			_exit(0);
+		close(ctl[0]);
+		if (mode == HANDOFF_DIRECT)
+			close(data[1]);
+		else {
+			close(rfd);
+			if (wfd != rfd)
+				close(wfd);
 		}
+		forget_secrets(cfg);
+		if (priv_drop(u.uid, u.gid, err, sizeof(err)) == -1)
+			fatalx("session for %s: %s", f.user, err);
+		/* No new privileges, no core dumps, no ptrace by other
+		 * processes of the mail user. */
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		if ((io = io_new(in, out)) == NULL)
+			fatal("io_new");
+		run_session(cfg, io, f.user, u.maildir, mode != HANDOFF_DIRECT);
+		io_free(io, 1);
+		while (waitpid(pre, &status, 0) == -1 && errno == EINTR)
+			;
+		_exit(0);
 	}
 	close(ctl[0]);
 	close(data[1]);

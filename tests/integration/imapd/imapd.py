@@ -199,6 +199,11 @@ typ, data = m.fetch("1", "(BODY.PEEK[HEADER.FIELDS.NOT (Subject Date To Message-
 flat = b"".join(x if isinstance(x, bytes) else b"".join(x) for x in data)
 t.ok(b"{31}From: Joe <joe@example.org>\r\n\r\n" in flat, "HEADER.FIELDS.NOT (%r)" % flat)
 t.ok(b"BODY[TEXT]<6> {4}" in flat and b"body" in flat, "partial fetch <6.4>")
+typ, h1 = m.fetch("1:*", "(BODY.PEEK[HEADER])")
+typ, h2 = m.fetch("1:*", "(BODY.PEEK[HEADER])")
+t.ok(h1 == h2 and h1[0][1].startswith(b"From: Joe") and
+     os.path.exists(os.path.join(d, "alice/Maildir/courriel.cache")),
+     "headers served again from courriel.cache are the same")
 typ, data = m.fetch("2", "(RFC822.HEADER)")
 t.ok(data[0][1].endswith(b"\r\n\r\n") and b"Subject: multipart" in data[0][1],
      "RFC822.HEADER")

@@ -705,7 +705,9 @@ folder_poll(struct imap *s, const char *folder)
 		rc = 0;
 		goto out;
 	}
-	lo = s->a->all ? 1 : uidset_first_missing(&sf->done);
+	/* with --delete, list from 1: what was delivered before (an
+	 * interrupted run) is still there to delete */
+	lo = s->a->all || s->a->delete ? 1 : uidset_first_missing(&sf->done);
 	if (list_uids(s, lo, &all) == -1)
 		goto out;
 	for (i = 0; i < all.n; i++)

@@ -87,6 +87,13 @@ struct mailbox {
 	struct mmsg	*msgs;
 	size_t		 n, cap;
 	struct buf	 names;		/* NUL-separated file names */
+	char		*map;		/* courriel.index, mapped privately */
+	size_t		 maplen;
+	int		 msgs_in_map;	/* msgs points into map */
+	const char	*ro_names;	/* names in map: offsets < ro_len */
+	size_t		 ro_len;
+	uint64_t	 snap_hc_ino, snap_hc_size;
+	int		 hc_learned;	/* header offsets found since load */
 	char		*keywords[MAX_KEYWORDS];
 	size_t		 nkeywords;
 	struct timespec	 cur_mtime, new_mtime;

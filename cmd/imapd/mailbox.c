@@ -19,6 +19,7 @@
  * Keywords use Dovecot's dovecot-keywords file (letters a..z).
  */
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -46,6 +47,8 @@
 #define LOCK_WAIT_MS	10000
 
 #define F_PASSED	0x20	/* 'P': kept, not an IMAP flag */
+
+static void	hc_scan(struct mailbox *);
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -738,10 +741,18 @@ flags_format(struct buf *b, const struct mailbox *mb, uint8_t flags,
 
 /* ---- the index ------------------------------------------------------- */
 
+static const char *
+name_at(const struct mailbox *mb, uint32_t off)
+{
+	if (off < mb->ro_len)
+		return mb->ro_names + off;
+	return mb->names.data + (off - mb->ro_len);
+}
+
 const char *
 mbox_msg_name(const struct mailbox *mb, const struct mmsg *m)
 {
-	return mb->names.data + m->name;
+	return name_at(mb, m->name);
 }
 
 int
@@ -756,7 +767,7 @@ static const char *
 msg_key(void *arg, uint32_t i, size_t *len)
 {
 	struct mailbox	*mb = arg;
-	const char	*n = mb->names.data + mb->msgs[i].name;
+	const char	*n = name_at(mb, mb->msgs[i].name);
 
 	*len = base_len(n);
 	return n;
@@ -765,9 +776,9 @@ msg_key(void *arg, uint32_t i, size_t *len)
 static int
 add_name(struct mailbox *mb, const char *name, uint32_t *off)
 {
-	if (mb->names.len > UINT32_MAX - 4096)
+	if (mb->ro_len + mb->names.len > UINT32_MAX - 4096)
 		return -1;
-	*off = (uint32_t)mb->names.len;
+	*off = (uint32_t)(mb->ro_len + mb->names.len);
 	return buf_add(&mb->names, name, strlen(name) + 1);
 }
 
@@ -828,6 +839,18 @@ scan_dir(const char *path, const char *sub, int newdir, struct ent **v,
 static int
 push_msg(struct mailbox *mb, struct mmsg *m)
 {
+	if (mb->msgs_in_map) {
+		/* The first new message: the index moves to the heap. */
+		size_t nc = mb->n * 2 + 256;
+		struct mmsg *nv = malloc(nc * sizeof(*nv));
+
+		if (nv == NULL)
+			return -1;
+		memcpy(nv, mb->msgs, mb->n * sizeof(*nv));
+		mb->msgs = nv;
+		mb->cap = nc;
+		mb->msgs_in_map = 0;
+	}
 	if (mb->n == mb->cap) {
 		size_t nc = mb->cap ? mb->cap * 2 : 256;
 		struct mmsg *nv = realloc(mb->msgs, nc * sizeof(*nv));
@@ -861,12 +884,13 @@ cmp_uid(const void *a, const void *b)
  */
 #define SNAPSHOT	"courriel.index"
 #define SNAP_MAGIC	0x434f5552u
-#define SNAP_VERSION	1
+#define SNAP_VERSION	2
 
 struct snap_hdr {
 	uint32_t	magic, version, recsize, uidvalidity, uidnext, pad;
 	int64_t		cur_sec, cur_nsec, new_sec, new_nsec;
 	uint64_t	n, names_len;
+	uint64_t	hc_ino, hc_size;	/* courriel.cache indexed so far */
 };
 
 static int
@@ -890,14 +914,20 @@ read_all(int fd, void *p, size_t len)
 	return 0;
 }
 
-/* 1 loaded, 0 absent or stale (scan instead). */
+/*
+ * 1 loaded, 0 absent or stale (scan instead). The file is mapped
+ * privately: sessions on one folder share its pages until they change
+ * them.
+ */
 static int
 snap_load(struct mailbox *mb)
 {
 	char		 path[4200], c[4200], n[4200];
 	struct snap_hdr	 h;
-	struct stat	 cst, nst;
+	struct stat	 cst, nst, st;
 	int		 fd;
+	char		*map;
+	size_t		 need;
 
 	if (str_fmt(path, sizeof(path), "%s/" SNAPSHOT, mb->path) == -1 ||
 	    str_fmt(c, sizeof(c), "%s/cur", mb->path) == -1 ||
@@ -906,49 +936,54 @@ snap_load(struct mailbox *mb)
 		return 0;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return 0;
-	if (read_all(fd, &h, sizeof(h)) == -1 || h.magic != SNAP_MAGIC ||
+	if (fstat(fd, &st) == -1 || (size_t)st.st_size < sizeof(h) ||
+	    read_all(fd, &h, sizeof(h)) == -1 || h.magic != SNAP_MAGIC ||
 	    h.version != SNAP_VERSION || h.recsize != sizeof(struct mmsg) ||
 	    h.cur_sec != cst.st_mtim.tv_sec || h.cur_nsec != cst.st_mtim.tv_nsec ||
 	    h.new_sec != nst.st_mtim.tv_sec || h.new_nsec != nst.st_mtim.tv_nsec ||
-	    h.n > 10000000 || h.names_len > (uint64_t)1 << 32 ||
-	    h.uidvalidity == 0)
-		goto stale;
-	mb->msgs = malloc(h.n ? h.n * sizeof(struct mmsg) : 1);
-	if (mb->msgs == NULL || buf_reserve(&mb->names, h.names_len + 1) == -1)
-		goto stale;
-	mb->cap = h.n;
-	if (read_all(fd, mb->msgs, h.n * sizeof(struct mmsg)) == -1 ||
-	    read_all(fd, mb->names.data, h.names_len) == -1)
-		goto stale;
-	mb->names.len = h.names_len;
-	mb->names.data[mb->names.len] = '\0';
-	close(fd);
-	mb->n = h.n;
-	for (size_t i = 0; i < mb->n; i++) {
-		if (mb->msgs[i].name >= h.names_len || mb->msgs[i].newdir ||
-		    (i > 0 && mb->msgs[i].uid <= mb->msgs[i - 1].uid)) {
-			mb->n = 0;
-			buf_reset(&mb->names);
-			return 0;
-		}
-		mb->msgs[i].recent = 0;
-	}
-	if (mb->names.len > 0 && mb->names.data[mb->names.len - 1] != '\0') {
-		mb->n = 0;
-		buf_reset(&mb->names);
+	    h.n > 10000000 || h.names_len > ((uint64_t)1 << 31) ||
+	    h.uidvalidity == 0) {
+		close(fd);
 		return 0;
 	}
+	need = sizeof(h) + h.n * sizeof(struct mmsg) + h.names_len;
+	if ((uint64_t)st.st_size != need || h.names_len == 0) {
+		close(fd);
+		return 0;
+	}
+	map = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return 0;
+	mb->map = map;
+	mb->maplen = need;
+	mb->msgs = (struct mmsg *)(map + sizeof(h));
+	mb->msgs_in_map = 1;
+	mb->n = mb->cap = h.n;
+	mb->ro_names = map + sizeof(h) + h.n * sizeof(struct mmsg);
+	mb->ro_len = h.names_len;
+	if (mb->ro_names[mb->ro_len - 1] != '\0')
+		goto bad;
+	for (size_t i = 0; i < mb->n; i++)
+		if (mb->msgs[i].name >= h.names_len || mb->msgs[i].newdir ||
+		    mb->msgs[i].recent ||
+		    (i > 0 && mb->msgs[i].uid <= mb->msgs[i - 1].uid))
+			goto bad;
 	mb->uidvalidity = h.uidvalidity;
 	mb->uidnext = h.uidnext;
 	mb->cur_mtime = cst.st_mtim;
 	mb->new_mtime = nst.st_mtim;
+	mb->snap_hc_ino = h.hc_ino;
+	mb->snap_hc_size = h.hc_size;
 	return 1;
-stale:
-	close(fd);
-	free(mb->msgs);
+bad:
+	munmap(map, need);
+	mb->map = NULL;
 	mb->msgs = NULL;
+	mb->msgs_in_map = 0;
 	mb->n = mb->cap = 0;
-	buf_reset(&mb->names);
+	mb->ro_names = NULL;
+	mb->ro_len = 0;
 	return 0;
 }
 
@@ -957,6 +992,9 @@ snap_save(struct mailbox *mb)
 {
 	char		 path[4200], tmp[4300];
 	struct snap_hdr	 h;
+	struct buf	 out;
+	struct stat	 st;
+	size_t		 i, off = 0;
 	int		 fd;
 
 	if (str_fmt(path, sizeof(path), "%s/" SNAPSHOT, mb->path) == -1 ||
@@ -973,19 +1011,75 @@ snap_save(struct mailbox *mb)
 	h.new_sec = mb->new_mtime.tv_sec;
 	h.new_nsec = mb->new_mtime.tv_nsec;
 	h.n = mb->n;
-	h.names_len = mb->names.len;
+	if (mb->hc_fd != -1 && fstat(mb->hc_fd, &st) == 0) {
+		h.hc_ino = st.st_ino;
+		h.hc_size = (uint64_t)mb->hc_scanned;
+	}
+	buf_init(&out, 0);
+	for (i = 0; i < mb->n; i++)
+		off += strlen(name_at(mb, mb->msgs[i].name)) + 1;
+	h.names_len = off;
+	if (buf_reserve(&out, sizeof(h) + mb->n * sizeof(struct mmsg) + off) == -1 ||
+	    buf_add(&out, &h, sizeof(h)) == -1)
+		goto done;
+	off = 0;
+	for (i = 0; i < mb->n; i++) {
+		struct mmsg m = mb->msgs[i];
+
+		m.name = (uint32_t)off;
+		m.recent = 0;
+		m.seen_scan = 0;
+		off += strlen(name_at(mb, mb->msgs[i].name)) + 1;
+		if (buf_add(&out, &m, sizeof(m)) == -1)
+			goto done;
+	}
+	for (i = 0; i < mb->n; i++) {
+		const char *nm = name_at(mb, mb->msgs[i].name);
+
+		if (buf_add(&out, nm, strlen(nm) + 1) == -1)
+			goto done;
+	}
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
-		return;
-	if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) ||
-	    write(fd, mb->msgs, mb->n * sizeof(struct mmsg)) !=
-	    (ssize_t)(mb->n * sizeof(struct mmsg)) ||
-	    write(fd, mb->names.data ? mb->names.data : "", mb->names.len) !=
-	    (ssize_t)mb->names.len || close(fd) == -1) {
+		goto done;
+	if (write(fd, out.data, out.len) != (ssize_t)out.len || close(fd) == -1) {
 		unlink(tmp);
-		return;
+		goto done;
 	}
 	if (rename(tmp, path) == -1)
 		unlink(tmp);
+done:
+	buf_free(&out);
+}
+
+/*
+ * At close: when this session learned where headers are in the cache and
+ * the folder is as the snapshot says, the snapshot is rewritten with the
+ * offsets, so the next session need not scan the cache.
+ */
+static void
+snap_update(struct mailbox *mb)
+{
+	char		c[4200], n[4200];
+	struct stat	cst, nst;
+
+	if (!mb->hc_learned || mb->readonly < 0)
+		return;
+	if (str_fmt(c, sizeof(c), "%s/cur", mb->path) == -1 ||
+	    str_fmt(n, sizeof(n), "%s/new", mb->path) == -1 ||
+	    stat(c, &cst) == -1 || stat(n, &nst) == -1)
+		return;
+	if (cst.st_mtim.tv_sec != mb->cur_mtime.tv_sec ||
+	    cst.st_mtim.tv_nsec != mb->cur_mtime.tv_nsec ||
+	    nst.st_mtim.tv_sec != mb->new_mtime.tv_sec ||
+	    nst.st_mtim.tv_nsec != mb->new_mtime.tv_nsec ||
+	    !snap_stable(&cst.st_mtim, &nst.st_mtim, time(NULL)))
+		return;
+	for (size_t i = 0; i < mb->n; i++)
+		if (mb->msgs[i].newdir)
+			return;
+	mbox_cache_flush(mb);
+	hc_scan(mb);
+	snap_save(mb);
 }
 
 /*
@@ -1019,7 +1113,7 @@ sync_index(struct mailbox *mb, int select, const struct mbox_events *ev)
 	if (bmap_init(&map, mb->n) == -1)
 		goto out;
 	for (i = 0; i < mb->n; i++) {
-		const char *nm = mb->names.data + mb->msgs[i].name;
+		const char *nm = name_at(mb, mb->msgs[i].name);
 
 		bmap_add(&map, nm, base_len(nm), (uint32_t)i);
 		mb->msgs[i].seen_scan = 0;
@@ -1036,7 +1130,7 @@ sync_index(struct mailbox *mb, int select, const struct mbox_events *ev)
 			if (m->seen_scan)	/* in new/ and cur/ at once */
 				continue;
 			m->seen_scan = 1;
-			if (strcmp(mb->names.data + m->name, ents[i].name) != 0 ||
+			if (strcmp(name_at(mb, m->name), ents[i].name) != 0 ||
 			    m->newdir != ents[i].newdir) {
 				if (add_name(mb, ents[i].name, &m->name) == -1)
 					goto out;
@@ -1146,10 +1240,10 @@ sync_index(struct mailbox *mb, int select, const struct mbox_events *ev)
 		if (!select || mb->readonly)
 			continue;
 		if (str_fmt(from, sizeof(from), "%s/new/%s", mb->path,
-		    mb->names.data + m->name) == -1 ||
+		    name_at(mb, m->name)) == -1 ||
 		    str_fmt(to, sizeof(to), "%s/cur/%s%s", mb->path,
-		    mb->names.data + m->name,
-		    strchr(mb->names.data + m->name, ':') ? "" : ":2,") == -1)
+		    name_at(mb, m->name),
+		    strchr(name_at(mb, m->name), ':') ? "" : ":2,") == -1)
 			continue;
 		if (rename(from, to) == 0) {
 			const char *slash = strrchr(to, '/');
@@ -1176,23 +1270,32 @@ out:
 		size_t live = 0;
 
 		for (i = 0; i < mb->n; i++)
-			live += strlen(mb->names.data + mb->msgs[i].name) + 1;
-		if (live * 2 < mb->names.len) {
+			live += strlen(name_at(mb, mb->msgs[i].name)) + 1;
+		if (live * 2 < mb->names.len + mb->ro_len) {
 			struct buf nn;
 
 			buf_init(&nn, 0);
 			for (i = 0; i < mb->n; i++) {
-				uint32_t off = (uint32_t)nn.len;
-				const char *s = mb->names.data + mb->msgs[i].name;
+				const char *nm = name_at(mb, mb->msgs[i].name);
 
-				if (buf_add(&nn, s, strlen(s) + 1) == -1) {
+				if (buf_add(&nn, nm, strlen(nm) + 1) == -1) {
 					buf_free(&nn);
 					return rc;
 				}
-				mb->msgs[i].name = off;
+			}
+			/* Now every name is in nn, in index order. */
+			{
+				uint32_t off = 0;
+
+				for (i = 0; i < mb->n; i++) {
+					mb->msgs[i].name = off;
+					off += (uint32_t)strlen(nn.data + off) + 1;
+				}
 			}
 			buf_free(&mb->names);
 			mb->names = nn;
+			mb->ro_names = NULL;
+			mb->ro_len = 0;
 		}
 	}
 	return rc;
@@ -1251,8 +1354,16 @@ mbox_open(struct mailbox *mb, const char *root, const char *name, int readonly,
 void
 mbox_close(struct mailbox *mb)
 {
-	free(mb->msgs);
+	snap_update(mb);
+	if (!mb->msgs_in_map)
+		free(mb->msgs);
 	mb->msgs = NULL;
+	mb->msgs_in_map = 0;
+	if (mb->map != NULL)
+		munmap(mb->map, mb->maplen);
+	mb->map = NULL;
+	mb->ro_names = NULL;
+	mb->ro_len = 0;
 	mb->n = mb->cap = 0;
 	buf_free(&mb->names);
 	kw_free(mb);
@@ -1303,7 +1414,7 @@ int
 mbox_set_flags(struct mailbox *mb, size_t i, uint8_t flags, uint32_t kw)
 {
 	struct mmsg	*m = &mb->msgs[i];
-	const char	*name = mb->names.data + m->name;
+	const char	*name = name_at(mb, m->name);
 	char		 from[4400], to[4400], fl[64];
 	size_t		 bl = base_len(name);
 
@@ -1516,6 +1627,11 @@ hc_open(struct mailbox *mb)
 			if (uv == mb->uidvalidity) {
 				mb->hc_fd = fd;
 				mb->hc_scanned = 8;
+				/* The snapshot knows the offsets up to here. */
+				if ((uint64_t)st.st_ino == mb->snap_hc_ino &&
+				    mb->snap_hc_size >= 8 &&
+				    mb->snap_hc_size <= (uint64_t)st.st_size)
+					mb->hc_scanned = (off_t)mb->snap_hc_size;
 				return 0;
 			}
 		}
@@ -1598,6 +1714,7 @@ hc_scan(struct mailbox *mb)
 				mb->msgs[k].hdr_off = (uint32_t)(mb->hc_scanned +
 				    (off_t)(pos + sizeof(r)));
 				mb->msgs[k].hdr_len = r.len;
+				mb->hc_learned = 1;
 			}
 			pos += sizeof(r) + r.len;
 		}

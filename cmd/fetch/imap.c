@@ -434,12 +434,15 @@ fetch_message(struct imap *s, const char *folder, unsigned long seq,
 	rc = imap_fetch_begin(&f, seq, rest);
 	while (rc == 1) {
 		unsigned long long left = f.literal;
+		int mine = 0;
 
+		/* the first body literal is the message; any other is skipped */
 		if (f.literal_body && bodies == 0) {
 			if (deliver_begin(s->d, s->err, sizeof(s->err)) == -1)
 				return -1;
 			open = 1;
 			bodies++;
+			mine = 1;
 		}
 		while (left > 0) {
 			size_t k = left > sizeof(buf) ? sizeof(buf) : (size_t)left;
@@ -454,7 +457,7 @@ fetch_message(struct imap *s, const char *folder, unsigned long seq,
 				goto abort;
 			}
 			left -= (unsigned long long)got;
-			if (open && f.literal_body && deliver_write(s->d, buf,
+			if (mine && deliver_write(s->d, buf,
 			    (size_t)got, s->err, sizeof(s->err)) == -1)
 				goto abort;
 		}

@@ -166,6 +166,8 @@ conn_getline(struct conn *c, char *err, size_t errlen)
 	long n = io_getline(c->io, c->line, sizeof(c->line), c->timeout_ms, NULL);
 
 	if (n == -1) {
+		int e = errno;
+
 		if (errno == ECONNRESET)
 			snprintf(err, errlen, "%s: connection closed by the server",
 			    c->acct->host);
@@ -178,6 +180,7 @@ conn_getline(struct conn *c, char *err, size_t errlen)
 		else
 			snprintf(err, errlen, "%s: read: %s", c->acct->host,
 			    strerror(errno));
+		errno = e;	/* EMSGSIZE: the session can go on */
 		return -1;
 	}
 	if (c->trace)

@@ -40,6 +40,7 @@ struct pop3 {
 	struct msg		*msgs;
 	size_t			 nmsgs;
 	int			 tempfail, failed;
+	int			 toolong;	/* a line of the message was too long */
 };
 
 /* Reads a status line: 1 +OK, 0 -ERR (text in s->c.line), -1 trouble. */
@@ -77,6 +78,12 @@ multiline(struct pop3 *s, int (*fn)(struct pop3 *, char *, long))
 		long n = conn_getline(&s->c, s->err, sizeof(s->err));
 		char *p = s->c.line;
 
+		if (n == -1 && errno == EMSGSIZE) {
+			/* the rest of the line was skipped: the message is
+			 * not whole, the session still is */
+			s->toolong = 1;
+			continue;
+		}
 		if (n == -1)
 			return -1;
 		if (p[0] == '.') {
@@ -276,9 +283,18 @@ retrieve(struct pop3 *s, const size_t *todo, size_t n)
 		}
 		if (deliver_begin(s->d, s->err, sizeof(s->err)) == -1)
 			return -1;
+		s->toolong = 0;
 		if (multiline(s, body_line) == -1) {
 			deliver_abort(s->d);
 			return -1;
+		}
+		if (s->toolong) {
+			deliver_abort(s->d);
+			log_warnx("%s: message %s: a line longer than %zu bytes: "
+			    "not fetched", s->a->name, m->uidl,
+			    sizeof(s->c.line) - 2);
+			s->failed = 1;
+			continue;
 		}
 		rc = deliver_end(s->d, NULL, m->num, m->uidl, derr, sizeof(derr));
 		if (rc == -1) {

@@ -18,6 +18,8 @@ root = os.geteuid() == 0
 d = scratch("imapd.")
 mkcerts(os.path.join(d, "certs"))
 os.chmod(os.path.join(d, "certs"), 0o755)
+mkcerts(os.path.join(d, "certs2"), "other.test")   # another CA: SNI
+os.chmod(os.path.join(d, "certs2"), 0o755)
 ca = os.path.join(d, "certs", "ca.crt")
 UID_A, UID_B = (5001, 5002) if root else (os.getuid(), os.getuid())
 GID_A = 5001 if root else os.getgid()
@@ -46,6 +48,7 @@ with open(conf, "w") as f:
 listen_tls = 127.0.0.1:%d
 cert = %s/certs/server.crt
 key = %s/certs/server.key
+sni = other.test %s/certs2/server.crt %s/certs2/server.key
 user = nobody
 passwd = file:%s/passwd
 auth_failure_delay = 1s
@@ -53,7 +56,7 @@ max_append = 1M
 max_per_address = 20
 [users]
 userbase = file:%s/userbase
-""" % (port, tport, d, d, d, d))
+""" % (port, tport, d, d, d, d, d, d))
 imapd = os.path.join(BIN, "imapd")
 r = subprocess.run([imapd, "-n", "-c", conf], capture_output=True, text=True)
 t.eq(r.returncode, 0, "imapd -n accepts the configuration")
@@ -328,6 +331,28 @@ resp = b""
 while b"a " not in resp:
     resp += s.recv(4096)
 t.ok(b"a OK" in resp, "SASL-IR (initial response on the command line)")
+s.close()
+
+# --- SNI on both kinds of listener ---------------------------------------
+ctx2 = ssl.create_default_context(cafile=os.path.join(d, "certs2", "ca.crt"))
+s = ctx2.wrap_socket(socket.create_connection(("127.0.0.1", tport)),
+                     server_hostname="other.test")
+t.ok(s.recv(100).startswith(b"* OK"), "IMAPS: SNI other.test gets its own certificate")
+s.close()
+m = imaplib.IMAP4("127.0.0.1", port)
+try:
+    m.starttls(ssl_context=ctx2)
+    t.ok(False, "without that name, the default certificate (other CA)")
+except ssl.SSLError:
+    t.ok(True, "without that name, the default certificate (other CA)")
+s = socket.create_connection(("127.0.0.1", port))
+f = s.makefile("rb")
+f.readline()
+s.sendall(b"a STARTTLS\r\n")
+f.readline()
+s = ctx2.wrap_socket(s, server_hostname="other.test")
+s.sendall(b"b NOOP\r\n")
+t.ok(s.recv(100).startswith(b"b OK"), "STARTTLS: SNI other.test gets its own certificate")
 s.close()
 
 # --- malformed input and limits ----------------------------------------

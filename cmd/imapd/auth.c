@@ -116,6 +116,9 @@ verify(struct settings *cfg, int privsep_fd, const char *user, const char *pass)
 	if (privsep_fd < 0) {
 		int r = auth_check(cfg, user, pass);
 
+		if (r == 1 && !user_limit_ok(user))
+			return 2;
+
 		if (r != 1 && cfg->failure_delay_ms > 0) {
 			struct timespec ts = { cfg->failure_delay_ms / 1000,
 			    (cfg->failure_delay_ms % 1000) * 1000000 };
@@ -150,6 +153,9 @@ login_done(struct session *s, const char *user, int r)
 		return session_reply(s, "OK", "[CAPABILITY %s] Logged in",
 		    (s->state = S_AUTH, session_capability(s)));
 	}
+	if (r == 2)
+		return session_reply(s, "NO", "[LIMIT] Too many connections for "
+		    "this user");
 	if (r == 0) {
 		log_info("login failed user=%s", userdb_name_ok(user) ? user :
 		    "(invalid name)");

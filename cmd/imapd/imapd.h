@@ -235,6 +235,7 @@ int	preauth_run(struct settings *, struct io *, int tls_now,
 	    int privsep_fd, struct session *s_r);
 
 /* server.c */
+int	user_limit_ok(const char *user);
 int	server_run(struct settings *);
 int	serve_connection(struct settings *, int rfd, int wfd, int implicit_tls,
 	    const char *peer);

@@ -50,6 +50,27 @@
 #include "userdb.h"
 
 static volatile sig_atomic_t got_term, got_chld;
+static int limit_fd = -1;	/* to the daemon, which counts users */
+
+/*
+ * Asks the daemon whether user may have one more connection (it counts
+ * the logged-in users of all its children). 1 yes, 0 no. Without a
+ * daemon (inetd mode) there is no limit.
+ */
+int
+user_limit_ok(const char *user)
+{
+	char	frame[256], ok = 0;
+
+	if (limit_fd < 0)
+		return 1;
+	memset(frame, 0, sizeof(frame));
+	str_lcpy(frame, user, sizeof(frame));
+	if (write(limit_fd, frame, sizeof(frame)) != (ssize_t)sizeof(frame) ||
+	    read(limit_fd, &ok, 1) != 1)
+		return 1;	/* the daemon is gone: do not lock users out */
+	return ok == 1;
+}
 
 static void
 on_signal(int sig)
@@ -265,6 +286,9 @@ forget_secrets(struct settings *cfg)
 			}
 	}
 	cfg->nlisten = cfg->nlisten_tls = 0;
+	if (limit_fd >= 0)
+		close(limit_fd);
+	limit_fd = -1;
 	for (char **e = environ; e != NULL && *e != NULL; e++)
 		explicit_bzero(*e, strlen(*e));
 	clearenv();
@@ -336,9 +360,14 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 		f.pass[sizeof(f.pass) - 1] = '\0';
 		res = auth_check(cfg, f.user, f.pass);
 		explicit_bzero(f.pass, sizeof(f.pass));
+		if (res == 1 && !user_limit_ok(f.user)) {
+			log_warnx("login user=%s from=%s: too many connections",
+			    f.user, peer);
+			res = 2;
+		}
 		if (res == 1 && lookup_user(cfg, f.user, &u) != 1)
 			res = -1;
-		if (res != 1 && cfg->failure_delay_ms > 0) {
+		if (res != 1 && res != 2 && cfg->failure_delay_ms > 0) {
 			struct timespec ts = { cfg->failure_delay_ms / 1000,
 			    (cfg->failure_delay_ms % 1000) * 1000000 };
 
@@ -432,8 +461,37 @@ serve_connection(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 
 struct child {
 	pid_t	pid;
+	int	fd;		/* user-limit questions from it, or -1 */
 	char	peer[64];
+	char	user[256];	/* once logged in */
 };
+
+/* Answers a child's question: may this user log in once more? */
+static void
+limit_answer(struct settings *cfg, struct child *kids, size_t nkids, size_t k)
+{
+	char	frame[256], ok;
+	ssize_t	n;
+	long	same = 0;
+
+	n = read(kids[k].fd, frame, sizeof(frame));
+	if (n != (ssize_t)sizeof(frame)) {
+		close(kids[k].fd);
+		kids[k].fd = -1;
+		return;
+	}
+	frame[sizeof(frame) - 1] = '\0';
+	for (size_t i = 0; i < nkids; i++)
+		if (i != k && kids[i].pid > 0 && strcmp(kids[i].user, frame) == 0)
+			same++;
+	ok = same < cfg->max_per_user;
+	if (ok)
+		str_lcpy(kids[k].user, frame, sizeof(kids[k].user));
+	if (write(kids[k].fd, &ok, 1) != 1) {
+		close(kids[k].fd);
+		kids[k].fd = -1;
+	}
+}
 
 static int
 count_peer(struct child *c, size_t n, const char *peer)
@@ -449,7 +507,8 @@ count_peer(struct child *c, size_t n, const char *peer)
 int
 server_run(struct settings *cfg)
 {
-	struct pollfd	 pfd[2 * IMAPD_MAX_LISTEN];
+	struct pollfd	 pfd[2 * IMAPD_MAX_LISTEN], *pall;
+	size_t		*pkid;
 	int		 tlsflag[2 * IMAPD_MAX_LISTEN];
 	int		 nfd = 0, i;
 	struct child	*kids;
@@ -467,8 +526,12 @@ server_run(struct settings *cfg)
 		pfd[nfd].events = POLLIN;
 		tlsflag[nfd++] = t;
 	}
-	if ((kids = calloc(nkids, sizeof(*kids))) == NULL)
+	if ((kids = calloc(nkids, sizeof(*kids))) == NULL ||
+	    (pall = calloc(nkids + (size_t)nfd, sizeof(*pall))) == NULL ||
+	    (pkid = calloc(nkids + (size_t)nfd, sizeof(*pkid))) == NULL)
 		fatal("calloc");
+	for (size_t k = 0; k < nkids; k++)
+		kids[k].fd = -1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGTERM, &sa, NULL);
@@ -481,16 +544,37 @@ server_run(struct settings *cfg)
 		pid_t pid;
 		int st;
 
+		size_t np = 0;
+
 		while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
 			for (size_t k = 0; k < nkids; k++)
 				if (kids[k].pid == pid) {
 					kids[k].pid = 0;
+					if (kids[k].fd >= 0)
+						close(kids[k].fd);
+					kids[k].fd = -1;
+					kids[k].user[0] = '\0';
 					live--;
 				}
 		got_chld = 0;
-		if (poll(pfd, (nfds_t)nfd, 1000) <= 0)
+		for (i = 0; i < nfd; i++)
+			pall[np++] = pfd[i];
+		for (size_t k = 0; k < nkids; k++)
+			if (kids[k].pid > 0 && kids[k].fd >= 0) {
+				pall[np].fd = kids[k].fd;
+				pall[np].events = POLLIN;
+				pall[np].revents = 0;
+				pkid[np++] = k;
+			}
+		if (poll(pall, (nfds_t)np, 1000) <= 0)
 			continue;
+		for (size_t q = (size_t)nfd; q < np; q++)
+			if (pall[q].revents & (POLLIN | POLLHUP | POLLERR))
+				limit_answer(cfg, kids, nkids, pkid[q]);
 		for (i = 0; i < nfd; i++) {
+			int lim[2];
+
+			pfd[i].revents = pall[i].revents;
 			char peer[64];
 			int fd;
 			size_t slot;
@@ -523,15 +607,28 @@ server_run(struct settings *cfg)
 				close(fd);
 				continue;
 			}
+			if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+			    lim) == -1) {
+				log_warn("socketpair");
+				close(fd);
+				continue;
+			}
 			if ((pid = fork()) == -1) {
 				log_warn("fork");
 				close(fd);
+				close(lim[0]);
+				close(lim[1]);
 				continue;
 			}
 			if (pid == 0) {
 				log_pid();
 				for (int k = 0; k < nfd; k++)
 					close(pfd[k].fd);
+				for (size_t k = 0; k < nkids; k++)
+					if (kids[k].fd >= 0)
+						close(kids[k].fd);
+				close(lim[0]);
+				limit_fd = lim[1];
 				signal(SIGTERM, SIG_DFL);
 				signal(SIGINT, SIG_DFL);
 				signal(SIGCHLD, SIG_DFL);
@@ -539,10 +636,13 @@ server_run(struct settings *cfg)
 				_exit(0);
 			}
 			close(fd);
+			close(lim[1]);
 			for (slot = 0; slot < nkids && kids[slot].pid != 0; slot++)
 				;
 			if (slot < nkids) {
 				kids[slot].pid = pid;
+				kids[slot].fd = lim[0];
+				kids[slot].user[0] = '\0';
 				str_lcpy(kids[slot].peer, peer, sizeof(kids[slot].peer));
 				live++;
 			}
@@ -553,5 +653,7 @@ server_run(struct settings *cfg)
 		if (kids[k].pid > 0)
 			kill(kids[k].pid, SIGTERM);
 	free(kids);
+	free(pall);
+	free(pkid);
 	return 0;
 }

@@ -54,6 +54,7 @@ passwd = file:%s/passwd
 auth_failure_delay = 1s
 max_append = 1M
 max_per_address = 20
+max_per_user = 3
 [users]
 userbase = file:%s/userbase
 """ % (port, tport, d, d, d, d, d, d))
@@ -415,6 +416,29 @@ t.ok(a.untagged_responses.get("EXISTS", [None])[-1] == str(n).encode(),
      "session A sees B's APPEND as EXISTS (%r)" % a.untagged_responses.get("EXISTS"))
 a.logout()
 b.logout()
+
+# --- connections per user ------------------------------------------------------
+held = [starttls_login() for _ in range(3)]
+try:
+    starttls_login()
+    t.ok(False, "a 4th connection of alice refused (max_per_user = 3)")
+except imaplib.IMAP4.error as e:
+    t.ok("LIMIT" in str(e), "a 4th connection of alice refused (max_per_user = 3)")
+x = starttls_login("bob", "bobpw")
+t.ok(x.noop()[0] == "OK", "bob still logs in")
+x.logout()
+for x in held:
+    x.logout()
+# The sessions end just after their BYE: wait for that, not a fixed time.
+x, end = None, time.time() + 5
+while x is None and time.time() < end:
+    try:
+        x = starttls_login()
+    except imaplib.IMAP4.error:
+        time.sleep(0.05)
+t.ok(x is not None and x.noop()[0] == "OK", "alice logs in again once her sessions ended")
+if x:
+    x.logout()
 
 # --- privileges -------------------------------------------------------------
 

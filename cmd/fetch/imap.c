@@ -405,7 +405,8 @@ list_uids(struct imap *s, unsigned long lo, struct uidlist *all)
 		} else
 			untagged(s, &r);
 	}
-	qsort(all->v, all->n, sizeof(*all->v), ulcmp);
+	if (all->n > 1)
+		qsort(all->v, all->n, sizeof(*all->v), ulcmp);
 	return 0;
 bad:
 	snprintf(s->err, sizeof(s->err), "%s: malformed response: %.80s",

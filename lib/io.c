@@ -8,7 +8,7 @@
  * with MSG_NOSIGNAL, so the caller's fds stay blocking, a peer that went
  * away gives EPIPE instead of SIGPIPE, and a poll(2) timeout always holds.
  * Pipes are read after poll(2) says so and written PIPE_BUF bytes at a
- * time (programs that write to a pipe in inetd mode ignore SIGPIPE).
+ * time with SIGPIPE blocked around the write, so EPIPE there too.
  *
  * Timeouts: io_getline's is a deadline for the whole line (a slowloris
  * peer cannot stretch one line forever); io_read_full, io_read_some and
@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -415,6 +416,33 @@ io_discard_input(struct io *io)
 	io->discarding = 0;
 }
 
+/*
+ * write(2) on a pipe without dying of SIGPIPE when the reader is gone:
+ * SIGPIPE is blocked around the call and, after EPIPE, the one it raised
+ * is taken back (unless one was already pending). EPIPE is returned.
+ */
+static ssize_t
+write_nosigpipe(int fd, const void *p, size_t n)
+{
+	struct timespec	 zero = { 0, 0 };
+	sigset_t	 set, old, pending;
+	ssize_t		 r;
+	int		 e, was_pending;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	was_pending = sigismember(&pending, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	r = write(fd, p, n);
+	e = errno;
+	if (r == -1 && e == EPIPE && !was_pending)
+		(void)sigtimedwait(&set, NULL, &zero);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return r;
+}
+
 /* --- writing ------------------------------------------------------------ */
 
 /* Writes all of p within timeout_ms of progress. 0, or -1 with errno. */
@@ -454,7 +482,7 @@ raw_write(struct io *io, const char *p, size_t len, int timeout_ms)
 			k = len;
 			if (io->wfifo && k > PIPE_BUF)
 				k = PIPE_BUF;	/* fits without blocking */
-			n = write(io->wfd, p, k);
+			n = write_nosigpipe(io->wfd, p, k);
 			if (n < 0) {
 				if (errno == EINTR || errno == EAGAIN)
 					continue;

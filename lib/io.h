@@ -7,9 +7,9 @@
  * Timeouts: io_getline's is a deadline for the whole line; io_read_full,
  * io_read_some and io_flush wait at most timeout_ms for each read or
  * write to progress. A line cut by a timeout stays buffered for the next
- * call. Sockets are written with MSG_NOSIGNAL (EPIPE, never SIGPIPE);
- * a program that writes to a pipe (inetd mode under a pipe) ignores
- * SIGPIPE itself. At most 32 KiB of output is buffered.
+ * call. A peer that went away gives EPIPE, never SIGPIPE (MSG_NOSIGNAL
+ * on sockets, SIGPIPE blocked around writes to pipes). At most 32 KiB of
+ * output is buffered.
  */
 #ifndef IO_H
 #define IO_H

@@ -65,9 +65,10 @@ void	tls_close(struct tls_conn *);
 /*
  * Additions (helper "tls"). The calls above never block: the fd stays
  * blocking (its flags are not touched) and the library reads and writes
- * it with MSG_DONTWAIT | MSG_NOSIGNAL (poll-guarded read/write on pipes),
- * so tls_read and tls_write return -1 EAGAIN instead of blocking, and
- * writes to a closed peer give EPIPE, never SIGPIPE.
+ * it with MSG_DONTWAIT | MSG_NOSIGNAL (poll-guarded read/write on pipes,
+ * SIGPIPE blocked around pipe writes), so tls_read and tls_write return
+ * -1 EAGAIN instead of blocking, and writes to a closed peer give EPIPE,
+ * never SIGPIPE.
  */
 /* tls_accept and tls_connect over two fds (inetd mode: 0 and 1). */
 struct tls_conn *tls_accept_fds(struct tls_ctx *, int rfd, int wfd,

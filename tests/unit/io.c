@@ -327,6 +327,23 @@ test_write_timeout(void)
 	T_OK(io_flush(io, 1000) == -1 && errno == EPIPE,
 	    "flush to a closed socket: EPIPE, no SIGPIPE (errno=%d)", errno);
 	io_free(io, 1);
+
+	/* The same on a pipe whose reader is gone (inetd mode under pipes). */
+	T_OK(pipe(sv) == 0, "pipe");
+	close(sv[0]);
+	io = io_new(-1, sv[1]);
+	io_puts(io, "* BYE\r\n");
+	errno = 0;
+	T_OK(io_flush(io, 1000) == -1 && errno == EPIPE,
+	    "flush to a closed pipe: EPIPE, no SIGPIPE (errno=%d)", errno);
+	{
+		sigset_t pending;
+
+		sigpending(&pending);
+		T_OK(!sigismember(&pending, SIGPIPE), "no SIGPIPE left pending");
+	}
+	io_free(io, 0);
+	close(sv[1]);
 }
 
 static void

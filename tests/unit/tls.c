@@ -103,7 +103,7 @@ static pid_t
 server(struct tls_ctx *sctx, int fd, int starttls, int errfd, int timeout_ms)
 {
 	struct io	*io;
-	char		 err[256], info[128], line[70000];
+	char		 err[256] = "", info[128], line[70000];
 	const char	*sni;
 	long		 n;
 	pid_t		 pid;
@@ -269,7 +269,7 @@ static struct tls_ctx *
 make_server(void)
 {
 	struct tls_ctx	*s;
-	char		 err[256];
+	char		 err[256] = "";
 	int		 r;
 
 	s = tls_server_new(err, sizeof(err));
@@ -292,7 +292,7 @@ make_server(void)
 static void
 test_sni(struct tls_ctx *s)
 {
-	char	rep[256], err[256], kt[16];
+	char	rep[256], err[256] = "", kt[16];
 	int	r;
 
 	r = client(s, P("d1/ca.crt"), 1, "127.0.0.1", rep, sizeof(rep), err,
@@ -349,7 +349,7 @@ test_sni(struct tls_ctx *s)
 static void
 test_verify(struct tls_ctx *s)
 {
-	char	rep[256], err[256], srverr[256];
+	char	rep[256], err[256] = "", srverr[256] = "";
 	int	r;
 
 	r = client(s, P("d1/ca.crt"), 1, "nothere.example", rep, sizeof(rep),
@@ -379,7 +379,7 @@ test_verify(struct tls_ctx *s)
 static void
 test_protocols(struct tls_ctx *s)
 {
-	char		 kt[16], srverr[256];
+	char		 kt[16], srverr[256] = "";
 	SSL_SESSION	*sess = NULL;
 	int		 r, reused = -1;
 
@@ -420,7 +420,7 @@ static void
 test_keys(void)
 {
 	struct tls_ctx	*s;
-	char		 err[256], both[600];
+	char		 err[256] = "", both[600];
 	int		 r, fd;
 
 	s = tls_server_new(err, sizeof(err));
@@ -496,7 +496,7 @@ test_starttls(struct tls_ctx *s)
 {
 	struct tls_ctx	*cctx;
 	struct io	*io;
-	char		 line[256], err[256], info[128];
+	char		 line[256], err[256] = "", info[128];
 	int		 sv[2], r;
 	pid_t		 pid;
 	static const char inject[] = "STARTTLS\r\nRCPT TO:<evil@example.org>\r\n";
@@ -567,7 +567,7 @@ test_stalled_reader(struct tls_ctx *s)
 {
 	struct tls_ctx	*cctx;
 	struct io	*io;
-	char		 err[256], block[4096];
+	char		 err[256] = "", block[4096];
 	int		 sv[2], i, r = 0, go[2];
 	long		 t0;
 	pid_t		 pid;
@@ -616,7 +616,7 @@ test_pipes(struct tls_ctx *s)
 {
 	struct tls_ctx	*cctx;
 	struct io	*io;
-	char		 err[256], line[256];
+	char		 err[256] = "", line[256];
 	static char	 big[200001];
 	int		 a[2], b[2], r;
 	long		 n;
@@ -665,7 +665,7 @@ test_timeouts(struct tls_ctx *s)
 {
 	struct tls_ctx	*cctx;
 	struct tls_conn	*c;
-	char		 err[256];
+	char		 err[256] = "";
 	int		 sv[2];
 	long		 t0;
 
@@ -708,7 +708,7 @@ static void
 serve_session(struct tls_ctx *s, int fd, int implicit)
 {
 	struct io	*io;
-	char		 line[1024], info[128], err[256];
+	char		 line[1024], info[128], err[256] = "";
 	const char	*sni;
 
 	io = io_new(fd, fd);

@@ -526,15 +526,22 @@ t.ok(f.readline().startswith(b"+"), "IDLE continuation")
 lda = os.path.join(BIN, "lda")
 maildir = os.path.join(d, "alice/Maildir")
 start = time.time()
-if os.path.exists(lda) and False:
-    pass
-# A delivery as lda makes it: tmp/ then link into new/.
-name = "%d.M1P%d.test,S=%d,W=%d" % (time.time(), os.getpid(), len(MSG1.replace(b"\r\n", b"\n")), len(MSG1))
-with open(os.path.join(maildir, "tmp", name), "wb") as g:
-    g.write(MSG1.replace(b"\r\n", b"\n"))
-if root:
-    os.chown(os.path.join(maildir, "tmp", name), UID_A, UID_A)
-os.rename(os.path.join(maildir, "tmp", name), os.path.join(maildir, "new", name))
+if os.path.exists(lda):
+    # The real delivery agent, as smtpd-lite or fetch run it.
+    with open(os.path.join(d, "lda.conf"), "w") as g:
+        g.write("[users]\nuserbase = file:%s/userbase\n" % d)
+    r = subprocess.run([lda, "-c", os.path.join(d, "lda.conf"), "-d", "alice"],
+                       input=MSG1.replace(b"\r\n", b"\n"), capture_output=True)
+    t.eq(r.returncode, 0, "lda delivered (%s)" % r.stderr.decode().strip())
+else:
+    # A delivery as lda makes it: tmp/ then into new/.
+    name = "%d.M1P%d.test,S=%d,W=%d" % (time.time(), os.getpid(),
+                                        len(MSG1.replace(b"\r\n", b"\n")), len(MSG1))
+    with open(os.path.join(maildir, "tmp", name), "wb") as g:
+        g.write(MSG1.replace(b"\r\n", b"\n"))
+    if root:
+        os.chown(os.path.join(maildir, "tmp", name), UID_A, UID_A)
+    os.rename(os.path.join(maildir, "tmp", name), os.path.join(maildir, "new", name))
 s.settimeout(3)
 line = b""
 try:

@@ -7,7 +7,12 @@
  * between polls (re-issued every 25 minutes) and reconnects with an
  * exponential backoff (5 s to 5 min) when the link dies.
  */
+#include <sys/stat.h>
+
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "fetch.h"
 #include "log.h"
 #include "maildir.h"
@@ -65,6 +71,36 @@ progress_end(struct run *run)
 	}
 }
 
+/*
+ * Removes files older than 36 hours from the Maildir's tmp/ (the
+ * Maildir rule): a run killed while writing a batch leaves its temp
+ * files there, invisible to readers; nothing that recent is touched, so
+ * an lda writing into the same Maildir is safe.
+ */
+static void
+tmp_sweep(const char *maildir)
+{
+	char path[PATH_MAX];
+	DIR *d;
+	struct dirent *e;
+	struct stat sb;
+	time_t old = time(NULL) - 36 * 3600;
+	int dfd;
+
+	if (str_fmt(path, sizeof(path), "%s/tmp", maildir) == -1 ||
+	    (d = opendir(path)) == NULL)
+		return;
+	dfd = dirfd(d);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (fstatat(dfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode) && sb.st_mtime < old)
+			(void)unlinkat(dfd, e->d_name, 0);
+	}
+	closedir(d);
+}
+
 /* Polls one account: its state locked, crash leftovers recovered. */
 static int
 poll_account(struct run *run, const struct account *a, int wait_lock)
@@ -87,6 +123,8 @@ poll_account(struct run *run, const struct account *a, int wait_lock)
 		fstate_close(&st);
 		return FETCH_FAIL;
 	}
+	if (a->maildir != NULL)
+		tmp_sweep(a->maildir);
 	if (st.npending > 0) {
 		r = fstate_recover(&st, a->maildir, err, sizeof(err));
 		if (r == -1 || fstate_save(&st, err, sizeof(err)) == -1) {

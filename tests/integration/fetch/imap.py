@@ -120,7 +120,8 @@ t.eq(r.returncode, 0, "rerun after kill -9: exit 0 (%s)" % r.stderr.strip()[:200
 t.eq(len(got), 3000, "rerun after kill -9: 3000 messages")
 t.eq(len(set(got)), 3000, "rerun after kill -9: no duplicate")
 t.ok(set(got) == set(big), "rerun after kill -9: no loss")
-t.eq(len(os.listdir(md7 + "/tmp")), 0, "no temp file left in tmp/")
+left = len(os.listdir(md7 + "/tmp"))
+t.ok(left <= 16, "at most the killed batch is left in tmp/ (%d; swept after 36 h)" % left)
 
 # 8. the lock: a second run while one holds the state is refused
 md8, st8 = fresh("lock")

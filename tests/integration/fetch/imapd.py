@@ -3,7 +3,7 @@ once and byte for byte (LF on disk, whatever the line ends and names of
 the files on the server), a second run fetches nothing, a new message
 arrives on the third, and --delete empties the folder of what was
 delivered."""
-import os, subprocess, sys
+import os, subprocess, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _dovecot import (BIN, Daemon, NOBODY, T, chown_tree, free_port, message_ids,
                       mkcerts, nobody_dir, run_fetch, fetch_env, scratch)
@@ -68,8 +68,16 @@ def contents():
     return got
 
 
+# leftovers in tmp/: one older than 36 hours (swept), one fresh (kept)
+os.makedirs(md + "/tmp")
+for name, age in (("old.leftover", 40 * 3600), ("fresh.leftover", 60)):
+    open(os.path.join(md, "tmp", name), "w").close()
+    then = time.time() - age
+    os.utime(os.path.join(md, "tmp", name), (then, then))
+chown_tree(out)
 r = fetch()
 t.eq(r.returncode, 0, "fetch from imapd over STARTTLS: exit 0 (%s)" % r.stderr.strip()[:300])
+t.eq(sorted(os.listdir(md + "/tmp")), ["fresh.leftover"], "tmp/ swept of files older than 36 h only")
 got = contents()
 t.eq(sorted(got), sorted(want), "every message fetched")
 t.ok(all(len(v) == 1 for v in got.values()), "each exactly once")

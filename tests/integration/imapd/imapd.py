@@ -356,6 +356,22 @@ s.sendall(b"b NOOP\r\n")
 t.ok(s.recv(100).startswith(b"b OK"), "STARTTLS: SNI other.test gets its own certificate")
 s.close()
 
+# STARTTLS command injection (CVE-2011-0411): what follows STARTTLS in the
+# same packet is dropped, not run after the handshake.
+s = socket.create_connection(("127.0.0.1", port))
+f = s.makefile("rb")
+f.readline()
+s.sendall(b"a STARTTLS\r\nb LOGIN alice alicepw\r\n")
+f.readline()
+s = ctx.wrap_socket(s, server_hostname="localhost")
+s.sendall(b"c NOOP\r\n")
+s.settimeout(5)
+got = b""
+while b"c " not in got:
+    got += s.recv(4096)
+t.ok(got.startswith(b"c OK"), "plaintext sent after STARTTLS is discarded (%r)" % got[:40])
+s.close()
+
 # --- malformed input and limits ----------------------------------------
 
 

@@ -231,6 +231,9 @@ t.ok(wait_count(27), "daemon: first poll fetched 27")
 new_ids = dv.add(n=1, tag="idle")
 t0 = time.time()
 t.ok(wait_count(28, 20), "IDLE: a new message arrives in %.1f s" % (time.time() - t0))
+p.send_signal(signal.SIGHUP)
+dv.add(n=1, tag="hup")
+t.ok(wait_count(29, 20), "after SIGHUP the daemon goes on fetching")
 p.send_signal(signal.SIGTERM)
 try:
     rc = p.wait(10)
@@ -238,4 +241,6 @@ except subprocess.TimeoutExpired:
     p.kill()
     rc = None
 t.eq(rc, 0, "SIGTERM: the daemon exits 0")
+err = p.stderr.read()
+t.ok("configuration re-read" in err, "SIGHUP re-read the configuration")
 sys.exit(0)

@@ -17,6 +17,12 @@
  * (lda and Dovecot write it), else the W field of the uidlist record,
  * else computed once by reading the file and stored in the record.
  * Keywords use Dovecot's dovecot-keywords file (letters a..z).
+ *
+ * Two files of our own make large folders fast, and can be deleted at any
+ * time: courriel.index, a snapshot of the index used while cur/ and new/
+ * keep their modification times (mapped privately, so that sessions on
+ * one folder share its pages), and courriel.cache, the header blocks of
+ * messages already fetched, keyed by UID.
  */
 #include <sys/inotify.h>
 #include <sys/mman.h>

@@ -26,15 +26,15 @@ def write(path, text, mode=0o644):
     return path
 
 
-def ctl(conf, *args):
-    p = subprocess.run(["supervisorctl", "-c", conf] + list(args),
+def ctl(conf, *args, env=None):
+    p = subprocess.run(["supervisorctl", "-c", conf] + list(args), env=env,
                        capture_output=True, text=True, timeout=20)
     return p.stdout.strip()
 
 
-def pid_of(conf, prog):
+def pid_of(conf, prog, env=None):
     """The pid supervisord runs prog as, once it is RUNNING; else 0."""
-    out = ctl(conf, "status", prog)
+    out = ctl(conf, "status", prog, env=env)
     if "RUNNING" not in out:
         return 0
     try:
@@ -43,7 +43,17 @@ def pid_of(conf, prog):
         return 0
 
 
+def kill9(pid):
+    """kill -9 of one supervised pid (never 0 or -1: that would be us)."""
+    if pid > 1:
+        os.kill(pid, signal.SIGKILL)
+        return True
+    return False
+
+
 def alive(pid):
+    if pid <= 1:
+        return False
     try:
         os.kill(pid, 0)
     except OSError:

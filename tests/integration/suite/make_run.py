@@ -7,7 +7,7 @@ burst) and imapd with kill -9 and sees supervisord restart them with no
 acknowledged mail lost, then stops and starts again on the same RUN_DIR."""
 import imaplib, os, shutil, signal, ssl, subprocess, tempfile, threading, time
 from _suite import (T, scratch, free_port, wait_port, TOP, BUILD, ROOT, BIN,
-                    wait_for, write, ctl, pid_of, alive, messages, count,
+                    wait_for, write, ctl, pid_of, alive, kill9, messages, count,
                     swaks, msmtp, Supervised)
 
 t = T()
@@ -188,7 +188,7 @@ threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
 for th in threads:
     th.start()
 wait_for(lambda: len(acked) >= 6, 15, 0.005)
-os.kill(old, signal.SIGKILL)
+kill9(old)
 for th in threads:
     th.join()
 new = wait_for(lambda: (pid_of(conf, "smtpd-lite") not in (0, old)) and
@@ -205,7 +205,7 @@ t.ok(wait_for(lambda: all(count(mail("alice"), "Subject: %s\n" % s) >= 1
 print("# burst: %d acknowledged before/after the kill" % len(acked))
 
 old = pid_of(conf, "imapd")
-os.kill(old, signal.SIGKILL)
+kill9(old)
 new = wait_for(lambda: (pid_of(conf, "imapd") not in (0, old)) and
                pid_of(conf, "imapd"), 15)
 t.ok(new and not alive(old), "kill -9 imapd: supervisord restarted it (pid %s)" % new)

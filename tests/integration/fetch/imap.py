@@ -82,10 +82,6 @@ t.ok(r.returncode == 0 and len(message_ids(md4)) == 23, "--allow-plaintext fetch
 
 # 5. wrong password, server down
 md5, st5 = fresh("bad")
-e2 = dict(env, FETCH_PASSWORD="wrong")
-r = fetch(md5, st5, "--starttls", e=e2)
-t.ok(r.returncode == 1 and "login failed" in r.stderr and "wrong" not in r.stderr,
-     "wrong password: exit 1, clear message, password not shown: %s" % r.stderr.strip())
 r = run_fetch(["--maildir", md5, "--state", st5, "--timeout", "5",
                "imaps://bob@127.0.0.1:1"], env=env)
 t.ok(r.returncode == 1 and "connect" in r.stderr and "refused" in r.stderr.lower(),
@@ -98,7 +94,7 @@ t.ok("C: f" in r.stderr and "AUTHENTICATE PLAIN" in r.stderr and "secret" not in
      and "AGJvYgBzZWNyZXQ" not in r.stderr, "-v trace masks the password")
 
 # 7. kill -9 in the middle of a big fetch, then a rerun: no loss, no duplicate
-big = dv.add(user="carol", n=3000, size=4096, tag="k")
+big = dv.add(user="carol", n=2000, size=4096, tag="k")
 md7, st7 = fresh("kill")
 e3 = dict(env, FETCH_PASSWORD="pw2")
 argv = [os.path.join(BIN, "fetch"), "-u", "65534:65534", "--cafile", dv.ca,
@@ -107,18 +103,18 @@ p = subprocess.Popen(argv, env=e3, stderr=subprocess.PIPE)
 end = time.time() + 30
 while time.time() < end:
     n = len(os.listdir(md7 + "/new")) if os.path.isdir(md7 + "/new") else 0
-    if n >= 300:
+    if n >= 200:
         break
     time.sleep(0.005)
 p.kill()
 p.wait()
 mid = len(message_ids(md7))
-t.ok(0 < mid < 3000, "killed in the middle (%d of 3000 delivered)" % mid)
+t.ok(0 < mid < 2000, "killed in the middle (%d of 2000 delivered)" % mid)
 r = run_fetch(["--cafile", dv.ca, "--maildir", md7, "--state", st7, url("imaps", "carol")], env=e3)
 got = message_ids(md7)
 t.eq(r.returncode, 0, "rerun after kill -9: exit 0 (%s)" % r.stderr.strip()[:200])
-t.eq(len(got), 3000, "rerun after kill -9: 3000 messages")
-t.eq(len(set(got)), 3000, "rerun after kill -9: no duplicate")
+t.eq(len(got), 2000, "rerun after kill -9: 2000 messages")
+t.eq(len(set(got)), 2000, "rerun after kill -9: no duplicate")
 t.ok(set(got) == set(big), "rerun after kill -9: no loss")
 left = len(os.listdir(md7 + "/tmp"))
 t.ok(left <= 16, "at most the killed batch is left in tmp/ (%d; swept after 36 h)" % left)
@@ -243,4 +239,10 @@ except subprocess.TimeoutExpired:
 t.eq(rc, 0, "SIGTERM: the daemon exits 0")
 err = p.stderr.read()
 t.ok("configuration re-read" in err, "SIGHUP re-read the configuration")
+
+# 14. last, since Dovecot slows down logins after a failure
+e2 = dict(env, FETCH_PASSWORD="wrong")
+r = fetch(md5, st5, "--starttls", e=e2)
+t.ok(r.returncode == 1 and "login failed" in r.stderr and "wrong" not in r.stderr,
+     "wrong password: exit 1, clear message, password not shown: %s" % r.stderr.strip())
 sys.exit(0)

@@ -56,11 +56,9 @@ t.ok(r.returncode == 1 and "without TLS" in r.stderr, "POP3 password not sent in
 r = fetch(md3, st3, "--allow-plaintext", "-v")
 t.ok(r.returncode == 0 and len(message_ids(md3)) == 19 and "PASS ****" in r.stderr
      and "secret" not in r.stderr, "--allow-plaintext works, -v masks PASS")
-r = fetch(md3, st3, u=url("pop3s"), e=dict(env, FETCH_PASSWORD="nope"))
-t.ok(r.returncode == 1 and "login failed" in r.stderr, "POP3 wrong password: exit 1, clear message")
 
 # 4. kill -9 in the middle, then a rerun
-big = dv.add(user="carol", n=2000, tag="k")
+big = dv.add(user="carol", n=1200, tag="k")
 md4, st4 = fresh("kill")
 e3 = dict(env, FETCH_PASSWORD="pw2")
 p = subprocess.Popen([os.path.join(BIN, "fetch"), "-u", "65534:65534", "--cafile", dv.ca,
@@ -69,17 +67,17 @@ p = subprocess.Popen([os.path.join(BIN, "fetch"), "-u", "65534:65534", "--cafile
 end = time.time() + 30
 while time.time() < end:
     n = len(os.listdir(md4 + "/new")) if os.path.isdir(md4 + "/new") else 0
-    if n >= 200:
+    if n >= 150:
         break
     time.sleep(0.005)
 p.kill()
 p.wait()
 mid = len(message_ids(md4))
-t.ok(0 < mid < 2000, "killed in the middle (%d of 2000)" % mid)
+t.ok(0 < mid < 1200, "killed in the middle (%d of 1200)" % mid)
 r = fetch(md4, st4, u=url("pop3s", "carol"), e=e3)
 got = message_ids(md4)
-t.ok(r.returncode == 0 and len(got) == 2000 and set(got) == set(big),
-     "rerun after kill -9: 2000 messages, no duplicate, no loss (%d, %d distinct)" % (len(got), len(set(got))))
+t.ok(r.returncode == 0 and len(got) == 1200 and set(got) == set(big),
+     "rerun after kill -9: 1200 messages, no duplicate, no loss (%d, %d distinct)" % (len(got), len(set(got))))
 
 # 5. --delete with an MDA: 75 leaves the message, 0 deletes it
 md5 = os.path.join(work, "mda", "Maildir")
@@ -120,4 +118,7 @@ if os.path.exists(lda):
                    os.path.join(work, "lda", "state"), url("pop3s", "dave")], env=e5)
     t.ok(r.returncode == 0 and len(message_ids(md6)) == 3,
          "--mda 'lda -M MAILDIR': 3 messages (%s)" % r.stderr.strip()[:300])
+# last, since Dovecot slows down logins after a failure
+r = fetch(md3, st3, u=url("pop3s"), e=dict(env, FETCH_PASSWORD="nope"))
+t.ok(r.returncode == 1 and "login failed" in r.stderr, "POP3 wrong password: exit 1, clear message")
 sys.exit(0)

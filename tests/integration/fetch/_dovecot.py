@@ -6,7 +6,7 @@ Dovecot runs as root from a temp dir (see shared notes: base_dir,
 state_dir, instance_name, log_path set; every listener on a free port);
 the mail belongs to nobody (65534), and so does what fetch writes.
 """
-import os, re, shutil, subprocess, sys, time
+import atexit, os, re, shutil, subprocess, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from common import BIN, TOP, T, Daemon, free_port, mkcerts, scratch, wait_port  # noqa
@@ -53,6 +53,8 @@ class Dovecot:
     def start(self):
         self.proc = Daemon([DOVECOT, "-F", "-c", self.conf],
                            log=os.path.join(self.d, "dovecot.out"))
+        # registered after T: runs before T's exit, which may os._exit
+        atexit.register(self.stop)
         for p in self.port.values():
             if not wait_port(p, 15):
                 raise RuntimeError("dovecot did not start:\n" + open(self.log).read())

@@ -149,10 +149,11 @@ wait_fd(int fd, short events, long deadline)
 	}
 }
 
+/* timeout_ms < 0 waits forever, as with poll(2). */
 static long
 deadline_of(int timeout_ms)
 {
-	return now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	return timeout_ms < 0 ? LONG_MAX : now_ms() + timeout_ms;
 }
 
 /* --- reading ------------------------------------------------------------ */

@@ -6,8 +6,8 @@
  *
  * Timeouts: io_getline's is a deadline for the whole line; io_read_full,
  * io_read_some and io_flush wait at most timeout_ms for each read or
- * write to progress. A line cut by a timeout stays buffered for the next
- * call. A peer that went away gives EPIPE, never SIGPIPE (MSG_NOSIGNAL
+ * write to progress (a negative timeout waits forever, as in poll(2)). A
+ * line cut by a timeout stays buffered for the next call. A peer that went away gives EPIPE, never SIGPIPE (MSG_NOSIGNAL
  * on sockets, SIGPIPE blocked around writes to pipes). At most 32 KiB of
  * output is buffered.
  */

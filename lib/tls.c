@@ -923,7 +923,7 @@ static int
 conn_handshake(struct tls_conn *c, int server, int timeout_ms, char *err,
     size_t errlen)
 {
-	long	deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long	deadline = timeout_ms < 0 ? LONG_MAX : now_ms() + timeout_ms;
 	long	vr;
 	int	r, e;
 

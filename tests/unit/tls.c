@@ -610,6 +610,79 @@ test_stalled_reader(struct tls_ctx *s)
 	tls_ctx_free(cctx);
 }
 
+/* The raw API: non-blocking reads, pending bytes, close_notify as EOF. */
+static void
+test_raw_api(struct tls_ctx *s)
+{
+	struct tls_ctx	*cctx;
+	struct tls_conn	*c;
+	char		 err[256] = "", b[64];
+	int		 sv[2], go[2];
+	long		 n;
+	pid_t		 pid;
+
+	cctx = tls_client_new(P("d1/ca.crt"), 1, err, sizeof(err));
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	if (pipe(go) == -1)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		char x;
+
+		close(go[1]);
+		c = tls_accept(s, sv[1], 5000, err, sizeof(err));
+		if (c == NULL)
+			_exit(1);
+		if (read(go[0], &x, 1) != 1)	/* after the EAGAIN check */
+			_exit(2);
+		if (tls_write(c, "0123456789", 10) != 10)
+			_exit(3);
+		tls_close(c);			/* close_notify */
+		_exit(0);
+	}
+	close(go[0]);
+	c = tls_connect(cctx, sv[0], "a.example", 5000, err, sizeof(err));
+	T_OK(c != NULL, "tls_connect (%s)", err);
+	if (c == NULL)
+		return;
+	T_EQ_STR(tls_servername(c), "a.example", "client's tls_servername");
+	T_EQ_INT(tls_session_reused(c), 0, "a new session");
+	errno = 0;
+	n = tls_read(c, b, sizeof(b));
+	T_OK(n == -1 && errno == EAGAIN && tls_want(c) == POLLIN,
+	    "nothing to read: -1 EAGAIN, wants POLLIN (n=%ld errno=%d)", n, errno);
+	if (write(go[1], "x", 1) != 1)
+		T_OK(0, "write");
+	{
+		struct pollfd pfd = { sv[0], POLLIN, 0 };
+
+		poll(&pfd, 1, 5000);
+	}
+	do
+		n = tls_read(c, b, 3);
+	while (n == -1 && errno == EAGAIN);
+	T_OK(n == 3 && memcmp(b, "012", 3) == 0, "a short read");
+	T_EQ_INT(tls_pending_bytes(c), 7, "the rest is pending inside TLS");
+	T_EQ_INT(tls_pending(c), 1, "tls_pending");
+	n = tls_read(c, b, sizeof(b));
+	T_OK(n == 7 && memcmp(b, "3456789", 7) == 0, "and read without waiting");
+	{
+		struct pollfd pfd = { sv[0], POLLIN, 0 };
+
+		poll(&pfd, 1, 5000);
+	}
+	do
+		n = tls_read(c, b, sizeof(b));
+	while (n == -1 && errno == EAGAIN);
+	T_EQ_INT(n, 0, "close_notify reads as EOF (0)");
+	T_EQ_STR(tls_error(c), "", "no error recorded");
+	tls_close(c);
+	close(go[1]);
+	close(sv[0]);
+	T_EQ_INT(reap(pid), 0, "server side wrote and closed");
+	tls_ctx_free(cctx);
+}
+
 /* inetd mode under pipes: TLS over a read pipe and a write pipe. */
 static void
 test_pipes(struct tls_ctx *s)
@@ -814,6 +887,7 @@ main(int argc, char **argv)
 	test_keys();
 	test_starttls(s);
 	test_stalled_reader(s);
+	test_raw_api(s);
 	test_pipes(s);
 	test_timeouts(s);
 	tls_ctx_free(s);

@@ -959,8 +959,7 @@ conn_handshake(struct tls_conn *c, int server, int timeout_ms, char *err,
 			errno = EPROTO;
 		} else if (errno == EPIPE || errno == ECONNRESET)
 			(void)snprintf(err, errlen,
-			    "TLS handshake: connection closed by peer (%s)",
-			    c->err);
+			    "TLS handshake: connection closed by peer");
 		else
 			(void)snprintf(err, errlen, "TLS handshake: %s", c->err);
 		return -1;

@@ -747,12 +747,16 @@ flags_format(struct buf *b, const struct mailbox *mb, uint8_t flags,
 
 /* ---- the index ------------------------------------------------------- */
 
+/* A name by offset; out of range (a damaged snapshot) gives "". */
 static const char *
 name_at(const struct mailbox *mb, uint32_t off)
 {
 	if (off < mb->ro_len)
 		return mb->ro_names + off;
-	return mb->names.data + (off - mb->ro_len);
+	off -= (uint32_t)mb->ro_len;
+	if (off >= mb->names.len)
+		return "";
+	return mb->names.data + off;
 }
 
 const char *
@@ -893,7 +897,8 @@ cmp_uid(const void *a, const void *b)
 #define SNAP_VERSION	2
 
 struct snap_hdr {
-	uint32_t	magic, version, recsize, uidvalidity, uidnext, pad;
+	uint32_t	magic, version, recsize, uidvalidity, uidnext;
+	uint32_t	pad;		/* messages in new/ */
 	int64_t		cur_sec, cur_nsec, new_sec, new_nsec;
 	uint64_t	n, names_len;
 	uint64_t	hc_ino, hc_size;	/* courriel.cache indexed so far */
@@ -926,7 +931,7 @@ read_all(int fd, void *p, size_t len)
  * them.
  */
 static int
-snap_load(struct mailbox *mb)
+snap_load(struct mailbox *mb, int select)
 {
 	char		 path[4200], c[4200], n[4200];
 	struct snap_hdr	 h;
@@ -968,13 +973,18 @@ snap_load(struct mailbox *mb)
 	mb->n = mb->cap = h.n;
 	mb->ro_names = map + sizeof(h) + h.n * sizeof(struct mmsg);
 	mb->ro_len = h.names_len;
+	/* Names are bounded by name_at and end in NUL: no walk over the
+	 * whole index here, a large folder opens in constant time. */
 	if (mb->ro_names[mb->ro_len - 1] != '\0')
 		goto bad;
-	for (size_t i = 0; i < mb->n; i++)
-		if (mb->msgs[i].name >= h.names_len || mb->msgs[i].newdir ||
-		    mb->msgs[i].recent ||
-		    (i > 0 && mb->msgs[i].uid <= mb->msgs[i - 1].uid))
+	if (h.pad > 0) {
+		/* Messages in new/: a SELECT moves them, so it scans. */
+		if (select && !mb->readonly)
 			goto bad;
+		for (size_t i = 0; i < mb->n; i++)
+			if (mb->msgs[i].newdir)
+				mb->msgs[i].recent = 1;
+	}
 	mb->uidvalidity = h.uidvalidity;
 	mb->uidnext = h.uidnext;
 	mb->cur_mtime = cst.st_mtim;
@@ -1017,6 +1027,8 @@ snap_save(struct mailbox *mb)
 	h.new_sec = mb->new_mtime.tv_sec;
 	h.new_nsec = mb->new_mtime.tv_nsec;
 	h.n = mb->n;
+	for (i = 0; i < mb->n; i++)
+		h.pad += mb->msgs[i].newdir;
 	if (mb->hc_fd != -1 && fstat(mb->hc_fd, &st) == 0) {
 		h.hc_ino = st.st_ino;
 		h.hc_size = (uint64_t)mb->hc_scanned;
@@ -1345,7 +1357,7 @@ mbox_open(struct mailbox *mb, const char *root, const char *name, int readonly,
 	    sizeof(mb->name));
 	mb->readonly = readonly;
 	kw_load(mb);
-	if (snap_load(mb) == 1)
+	if (snap_load(mb, select) == 1)
 		return 0;
 	if (sync_index(mb, select, NULL) == -1) {
 		str_fmt(err, errlen, "[SERVERBUG] cannot read the mailbox: %s",
@@ -1846,7 +1858,7 @@ mbox_status(const char *path, struct mbox_status *st, char *err, size_t errlen)
 	if (str_lcpy(mb.path, path, sizeof(mb.path)) >= sizeof(mb.path))
 		return -1;
 	mb.readonly = 1;
-	if (snap_load(&mb) != 1 && sync_index(&mb, 0, NULL) == -1) {
+	if (snap_load(&mb, 0) != 1 && sync_index(&mb, 0, NULL) == -1) {
 		str_fmt(err, errlen, "cannot read the mailbox: %s", strerror(errno));
 		mbox_close(&mb);
 		return -1;

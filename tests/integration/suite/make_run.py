@@ -86,6 +86,15 @@ t.ok(rc == 0, "msmtp -C RUN_DIR/clients/msmtprc (submission) (%s)" % o.strip()[:
 rc, o = msmtp(rc_file, "-a", "lmtp", "alice@lab.test",
               body="Subject: msmtp-lmtp\n\nvia LMTP\n")
 t.ok(rc == 0, "msmtp --protocol=lmtp to the LMTP port (%s)" % o.strip()[:80])
+home = tempfile.mkdtemp(prefix="mutt.", dir=d)
+p = subprocess.run(["mutt", "-n", "-F", os.path.join(run_dir, "clients", "muttrc.bob"),
+                    "-s", "from-mutt", "alice@lab.test"], input="sent by mutt\n",
+                   env=dict(env, HOME=home), capture_output=True, text=True,
+                   timeout=60)
+t.ok(p.returncode == 0, "mutt -n -F RUN_DIR/clients/muttrc.bob sends (rc %d %s)"
+     % (p.returncode, (p.stdout + p.stderr).strip()[-100:]))
+t.ok(wait_for(lambda: count(mail("alice"), "Subject: from-mutt") == 1, 10),
+     "mutt's message delivered to alice")
 import smtplib  # noqa: E402
 s = smtplib.SMTP_SSL("127.0.0.1", P["SMTPS_PORT"], timeout=20,
                      context=ssl.create_default_context(cafile=ca))
@@ -117,8 +126,8 @@ def imap_subjects(user, tls=True):
 
 
 subj = imap_subjects("alice", tls=False)
-t.ok("Subject: to-alice" in subj and "Subject: msmtp-lmtp" in subj,
-     "imaplib STARTTLS: alice reads her two messages")
+t.ok("Subject: to-alice" in subj and "Subject: msmtp-lmtp" in subj and
+     "Subject: from-mutt" in subj, "imaplib STARTTLS: alice reads her three messages")
 subj = imap_subjects("catchall")
 t.ok("Subject: campaign-1" in subj and "Subject: smtps-capture" in subj,
      "imaplib IMAPS: catchall reads the captured mail with IMAP_PASSWD")

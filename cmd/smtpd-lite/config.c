@@ -320,7 +320,7 @@ config_load(struct config *cf, const char *path, char *err, size_t errlen)
 	    get_dur(cf, g, "timeout", 300, &cf->timeout, err, errlen) == -1 ||
 	    get_dur(cf, g, "data_timeout", 600, &cf->data_timeout, err,
 	    errlen) == -1 ||
-	    get_long(cf, g, "max_deliveries", 8, 1, 1000, &cf->max_deliveries,
+	    get_long(cf, g, "max_deliveries", 16, 1, 1000, &cf->max_deliveries,
 	    err, errlen) == -1 ||
 	    get_dur(cf, g, "retry_min", 60, &cf->retry_min, err, errlen) == -1 ||
 	    get_dur(cf, g, "retry_max", 3600, &cf->retry_max, err, errlen) == -1 ||

@@ -312,10 +312,22 @@ queue_mark_done(const char *dir, const char *id, size_t i)
 	if (r == 0)
 		r = fdatasync(fd);
 	close(fd);
-	/* a new .done file must itself survive a crash */
-	if (r == 0)
-		r = fsync_dir(dir);
+	/* a new .done file needs the directory synced too: the caller does
+	   it once for all the marks of a round (queue_unlink likewise) */
 	return r;
+}
+
+int
+queue_unlink(const char *dir, const char *id)
+{
+	char	 path[4096];
+
+	str_fmt(path, sizeof(path), "%s/%s", dir, id);
+	if (unlink(path) == -1 && errno != ENOENT)
+		return -1;
+	str_fmt(path, sizeof(path), "%s/%s.done", dir, id);
+	unlink(path);
+	return 0;
 }
 
 int

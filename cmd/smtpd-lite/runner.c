@@ -60,6 +60,9 @@ static struct rmsg	*head, *tail, *hash[HASH_SIZE];
 static struct job	*jobs;
 static size_t		 njobs;
 static int		 sigp[2];
+static int		 need_sync;	/* marks made, directory not synced */
+static char		 pending[256][160];	/* "delivered" lines after sync */
+static size_t		 npending;
 static volatile sig_atomic_t stop;
 
 static void
@@ -348,8 +351,9 @@ static void
 mark_done(struct rmsg *m, size_t i)
 {
 	m->state[i] = D_DONE;
+	need_sync = 1;
 	if (--m->left == 0) {
-		if (queue_remove(msgdir, m->id) == -1)
+		if (queue_unlink(msgdir, m->id) == -1)
 			log_warn("queue: remove %s", m->id);
 		/* forgotten when no job of it is running */
 	} else if (queue_mark_done(msgdir, m->id, i) == -1)
@@ -371,8 +375,10 @@ finish_job(struct job *j)
 	if (j->status == 0) {
 		/* logged once the mark is durable: the log never overstates */
 		mark_done(m, i);
-		log_info("id=%s rcpt=<%s> rule=%s delivered", m->id,
-		    m->env.dests[i].rcpt, m->env.dests[i].rule);
+		if (npending < sizeof(pending) / sizeof(pending[0]))
+			str_fmt(pending[npending++], sizeof(pending[0]),
+			    "id=%s rcpt=<%.80s> rule=%.20s delivered", m->id,
+			    m->env.dests[i].rcpt, m->env.dests[i].rule);
 	} else if (!perm && now - (time_t)m->env.time < cf->lifetime) {
 		m->attempts[i]++;
 		delay = cf->retry_min;
@@ -470,6 +476,20 @@ dispatch(void)
 	}
 }
 
+/* One directory fsync for all the marks of a round, then their logs. */
+static void
+sync_marks(void)
+{
+	size_t	 k;
+
+	if (need_sync && fsync_dir(msgdir) == -1)
+		log_warn("queue: fsync %s", msgdir);
+	need_sync = 0;
+	for (k = 0; k < npending; k++)
+		log_info("%s", pending[k]);
+	npending = 0;
+}
+
 static void
 reap(void)
 {
@@ -493,7 +513,10 @@ reap(void)
 			finish_job(&jobs[k]);
 		} else
 			k++;
+		if (npending == sizeof(pending) / sizeof(pending[0]))
+			sync_marks();
 	}
+	sync_marks();
 }
 
 static int

@@ -328,9 +328,11 @@ session_run(struct session_ctx *ctx)
 		x.s.tls = 1;
 
 	for (;;) {
-		if (x.s.out.len > 0 && io_pending(x.io) == 0) {
-			if (x.s.delay_ms > 0)
-				usleep((useconds_t)x.s.delay_ms * 1000);
+		/* Replies go out when the input is drained (PIPELINING), or
+		 * once 64 KiB wait: a client that sends without reading
+		 * must not grow them without bound. */
+		if (x.s.out.len > 0 && (io_pending(x.io) == 0 ||
+		    x.s.out.len >= 65536)) {
 			if (io_write(x.io, x.s.out.data, x.s.out.len) == -1 ||
 			    io_flush(x.io, (int)cf->timeout * 1000) == -1)
 				finish(&x, 0);
@@ -354,6 +356,10 @@ session_run(struct session_ctx *ctx)
 				finish(&x, 0);
 		}
 		act = smtp_session_line(&x.s, line, (size_t)n, crlf, toolong);
+		/* The failed-AUTH delay holds for each attempt, pipelined
+		 * ones too (not once per batch of replies). */
+		if (x.s.delay_ms > 0)
+			usleep((useconds_t)x.s.delay_ms * 1000);
 		if (act == SMTP_CLOSE)
 			finish(&x, 0);
 		if (act == SMTP_STARTTLS) {

@@ -152,8 +152,13 @@ int	queue_write_header(int fd, const char *id, const char *sender,
 int	queue_read(const char *dir, const char *id, struct envelope *,
 	    char *err, size_t errlen);
 void	queue_envelope_free(struct envelope *);
-/* Durably marks dest i done (fd is the .done file, opened on demand). */
+/*
+ * Marks dest i done in ID.done (appended, fdatasync'd); the caller then
+ * fsyncs the directory (fsync_dir) before it counts on the mark.
+ */
 int	queue_mark_done(const char *dir, const char *id, size_t i);
+/* Unlinks the message and its .done; the caller fsyncs the directory. */
+int	queue_unlink(const char *dir, const char *id);
 /* Removes the message and its .done; fsyncs the directory. */
 int	queue_remove(const char *dir, const char *id);
 int	fsync_dir(const char *dir);

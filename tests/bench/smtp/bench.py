@@ -187,7 +187,7 @@ user = %s
 queue = %s/queue
 max_sessions = 500
 max_sessions_per_address = 500
-max_deliveries = 8
+max_deliveries = 32
 
 [listener mx]
 address = 127.0.0.1

@@ -39,25 +39,57 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	errno = saved;
 }
 
-/* Formats into dst; -1 with ENAMETOOLONG when it does not fit. */
+/*
+ * Concatenates the strings up to NULL into dst; -1 with ENAMETOOLONG
+ * when they do not fit. (Not snprintf: its code and locale pages are a
+ * quarter of a delivery's memory, and lda runs once per message.)
+ */
 static int
-pathfmt(char *dst, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+join(char *dst, size_t size, ...) __attribute__((sentinel));
 
 static int
-pathfmt(char *dst, size_t size, const char *fmt, ...)
+join(char *dst, size_t size, ...)
 {
-	va_list	ap;
-	int	n;
+	va_list		 ap;
+	const char	*s;
+	size_t		 o = 0, n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(dst, size, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= size) {
-		errno = ENAMETOOLONG;
-		return -1;
+	va_start(ap, size);
+	while ((s = va_arg(ap, const char *)) != NULL) {
+		n = strlen(s);
+		if (n >= size - o) {
+			va_end(ap);
+			if (size > 0)
+				dst[0] = '\0';
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(dst + o, s, n);
+		o += n;
 	}
+	va_end(ap);
+	dst[o] = '\0';
 	return 0;
+}
+
+/* v in decimal (base 10) or as 16 hex digits (base 16), in buf[24]. */
+static const char *
+num(char *buf, unsigned long long v, int base)
+{
+	char	*p = buf + 23;
+	int	 i;
+
+	*p = '\0';
+	if (base == 16) {
+		for (i = 0; i < 16; i++, v >>= 4)
+			*--p = "0123456789abcdef"[v & 15];
+		return p;
+	}
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return p;
 }
 
 static int
@@ -95,7 +127,7 @@ maildir_make(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
-		if (pathfmt(p, sizeof(p), "%s/%s", path, sub[i]) == -1 ||
+		if (join(p, sizeof(p), path, "/", sub[i], NULL) == -1 ||
 		    mkdir_ok(p) == -1) {
 			seterr(err, errlen, "%s/%s: mkdir: %s", path, sub[i],
 			    strerror(errno));
@@ -136,8 +168,8 @@ maildir_make_folder(const char *root, const char *name, char *err,
 		seterr(err, errlen, "%s: bad folder name", name ? name : "");
 		return -1;
 	}
-	if (pathfmt(path, sizeof(path), "%s/.%s", root, name) == -1 ||
-	    pathfmt(p, sizeof(p), "%s/maildirfolder", path) == -1) {
+	if (join(path, sizeof(path), root, "/.", name, NULL) == -1 ||
+	    join(p, sizeof(p), path, "/maildirfolder", NULL) == -1) {
 		seterr(err, errlen, "%s/.%s: %s", root, name, strerror(errno));
 		return -1;
 	}
@@ -196,6 +228,7 @@ maildir_tmp_open(struct maildir_tmp *t, const char *maildir, char *err,
 	static char		host[128];
 	struct timeval		tv;
 	char			path[4096 + 300];
+	char			n1[24], n2[24], n3[24], n4[24], n5[24];
 	int			tries;
 
 	t->fd = -1;
@@ -214,11 +247,14 @@ maildir_tmp_open(struct maildir_tmp *t, const char *maildir, char *err,
 		hostpart(host, sizeof(host));
 	for (tries = 0; tries < 10; tries++) {
 		gettimeofday(&tv, NULL);
-		if (pathfmt(t->base, sizeof(t->base), "%lld.M%ldP%ldQ%luR%016llx.%s",
-		    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
-		    ++counter, randomness(), host) == -1 ||
-		    pathfmt(path, sizeof(path), "%s/tmp/%s", t->dir,
-		    t->base) == -1) {
+		if (join(t->base, sizeof(t->base),
+		    num(n1, (unsigned long long)tv.tv_sec, 10), ".M",
+		    num(n2, (unsigned long long)tv.tv_usec, 10), "P",
+		    num(n3, (unsigned long long)getpid(), 10), "Q",
+		    num(n4, ++counter, 10), "R", num(n5, randomness(), 16), ".",
+		    host, NULL) == -1 ||
+		    join(path, sizeof(path), t->dir, "/tmp/", t->base,
+		    NULL) == -1) {
 			seterr(err, errlen, "%s/tmp: name too long", t->dir);
 			t->base[0] = '\0';
 			return -1;
@@ -357,7 +393,7 @@ maildir_tmp_commit(struct maildir_tmp *t, const char *flags, char *name_r,
     size_t namelen, char *err, size_t errlen)
 {
 	char	tmp[4096 + 300], dst[4096 + 400], dir[4096 + 8];
-	char	name[400];
+	char	name[400], n1[24], n2[24];
 	int	fd, r;
 
 	if (t->fd == -1) {
@@ -390,17 +426,14 @@ maildir_tmp_commit(struct maildir_tmp *t, const char *flags, char *name_r,
 		    strerror(errno));
 		goto fail;
 	}
-	if (flags != NULL)
-		r = pathfmt(name, sizeof(name), "%s,S=%llu,W=%llu:2,%s",
-		    t->base, t->size, t->wsize, flags);
-	else
-		r = pathfmt(name, sizeof(name), "%s,S=%llu,W=%llu", t->base,
-		    t->size, t->wsize);
+	r = join(name, sizeof(name), t->base, ",S=", num(n1, t->size, 10),
+	    ",W=", num(n2, t->wsize, 10), flags != NULL ? ":2," : "",
+	    flags != NULL ? flags : "", NULL);
 	if (r == -1 ||
-	    pathfmt(tmp, sizeof(tmp), "%s/tmp/%s", t->dir, t->base) == -1 ||
-	    pathfmt(dir, sizeof(dir), "%s/%s", t->dir,
-	    flags != NULL ? "cur" : "new") == -1 ||
-	    pathfmt(dst, sizeof(dst), "%s/%s", dir, name) == -1) {
+	    join(tmp, sizeof(tmp), t->dir, "/tmp/", t->base, NULL) == -1 ||
+	    join(dir, sizeof(dir), t->dir, flags != NULL ? "/cur" : "/new",
+	    NULL) == -1 ||
+	    join(dst, sizeof(dst), dir, "/", name, NULL) == -1) {
 		seterr(err, errlen, "%s: name too long", t->dir);
 		goto fail;
 	}
@@ -445,7 +478,7 @@ maildir_tmp_abort(struct maildir_tmp *t)
 		t->fd = -1;
 	}
 	if (t->base[0] != '\0' &&
-	    pathfmt(tmp, sizeof(tmp), "%s/tmp/%s", t->dir, t->base) == 0)
+	    join(tmp, sizeof(tmp), t->dir, "/tmp/", t->base, NULL) == 0)
 		(void)unlink(tmp);
 	t->base[0] = '\0';
 	t->wlen = 0;

@@ -302,6 +302,7 @@ static int
 set_maildir(struct userdb *db, struct user *u, char *err, size_t errlen)
 {
 	char	rel[4096];
+	size_t	h;
 
 	if (db->maildir[0] == '/') {
 		if (expand(db->maildir, u->name, u->home, u->maildir,
@@ -311,9 +312,12 @@ set_maildir(struct userdb *db, struct user *u, char *err, size_t errlen)
 		return 0;
 	}
 	if (expand(db->maildir, u->name, u->home, rel, sizeof(rel)) == -1 ||
-	    str_fmt(u->maildir, sizeof(u->maildir), "%s/%s", u->home,
-	    rel) == -1)
+	    (h = strlen(u->home)) + 1 + strlen(rel) >= sizeof(u->maildir))
 		return errf(err, errlen, "%s: maildir path too long", u->name);
+	/* (no snprintf on lda's path: see maildir.c) */
+	memcpy(u->maildir, u->home, h);
+	u->maildir[h] = '/';
+	memcpy(u->maildir + h + 1, rel, strlen(rel) + 1);
 	return 0;
 }
 

@@ -40,7 +40,7 @@
 #include "userdb.h"
 
 #define DEFAULT_CONF	SYSCONFDIR "/courriel/lda.conf"
-#define CHUNK		65536
+#define CHUNK		16384	/* the write buffer (64 KiB) batches */
 #define HEADER_SCAN_MAX	65536	/* loop detection looks this far at most */
 
 struct opts {
@@ -77,6 +77,7 @@ static void	 choose_folder(const struct opts *, const struct settings *,
 		    char *, size_t);
 static void	 deliver(const struct opts *, const struct settings *,
 		    const char *);
+static void	 append(char *, size_t, size_t *, const char *, size_t);
 
 int
 main(int argc, char *argv[])
@@ -373,6 +374,7 @@ open_tmp(const char *maildir)
 {
 	struct sigaction	sa;
 	char			err[1024];
+	size_t			n;
 
 	if (maildir_tmp_open(&tmp, maildir, err, sizeof(err)) == -1) {
 		if (errno != ENOENT)
@@ -383,9 +385,11 @@ open_tmp(const char *maildir)
 		    maildir_tmp_open(&tmp, maildir, err, sizeof(err)) == -1)
 			fatal(EX_TEMPFAIL, "%s", err);
 	}
-	if (str_fmt(tmppath, sizeof(tmppath), "%s/tmp/%s", tmp.dir,
-	    tmp.base) == -1)
-		tmppath[0] = '\0';
+	n = 0;
+	append(tmppath, sizeof(tmppath), &n, tmp.dir, strlen(tmp.dir));
+	append(tmppath, sizeof(tmppath), &n, "/tmp/", 5);
+	append(tmppath, sizeof(tmppath), &n, tmp.base, strlen(tmp.base));
+	tmppath[n] = '\0';
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -453,13 +457,35 @@ struct scan {
 	char		 line[1024];
 };
 
+/* ASCII case-insensitive prefix test (the libc one costs memory pages). */
+static int
+has_prefix(const char *s, size_t len, const char *prefix)
+{
+	size_t	i;
+	int	a, b;
+
+	for (i = 0; prefix[i] != '\0'; i++) {
+		if (i >= len)
+			return 0;
+		a = (unsigned char)s[i];
+		b = (unsigned char)prefix[i];
+		if (a >= 'A' && a <= 'Z')
+			a += 'a' - 'A';
+		if (b >= 'A' && b <= 'Z')
+			b += 'a' - 'A';
+		if (a != b)
+			return 0;
+	}
+	return 1;
+}
+
 static int
 delivered_to_us(const struct scan *sc)
 {
 	char	v[1024], *p, *e;
 	size_t	n;
 
-	if (sc->llen < 13 || strncasecmp(sc->line, "Delivered-To:", 13) != 0)
+	if (!has_prefix(sc->line, sc->llen, "Delivered-To:"))
 		return 0;
 	n = sc->llen - 13;
 	memcpy(v, sc->line + 13, n);
@@ -520,29 +546,38 @@ from_line(char *p, size_t n, char *sender, size_t sendlen)
 	return (size_t)(nl - p) + 1;
 }
 
+/* Appends s (n bytes) to h at *o, when it fits. */
+static void
+append(char *h, size_t size, size_t *o, const char *s, size_t n)
+{
+	if (n < size - *o) {
+		memcpy(h + *o, s, n);
+		*o += n;
+	}
+}
+
 static void
 add_headers(const struct opts *o, const char *from_sender, const char *rcpt)
 {
 	char		 h[2048];
 	const char	*sender = o->sender ? o->sender : from_sender;
 	size_t		 n = 0, sl;
-	int		 k;
 
+	/* Built by hand: no snprintf on the delivery path (maildir.c). */
 	if (sender != NULL) {
 		sl = strlen(sender);
 		if (sl >= 2 && sender[0] == '<' && sender[sl - 1] == '>') {
 			sender++;
 			sl -= 2;
 		}
-		k = snprintf(h, sizeof(h), "Return-Path: <%.*s>\n", (int)sl,
-		    sender);
-		if (k > 0 && (size_t)k < sizeof(h))
-			n = (size_t)k;
+		append(h, sizeof(h), &n, "Return-Path: <", 14);
+		append(h, sizeof(h), &n, sender, sl);
+		append(h, sizeof(h), &n, ">\n", 2);
 	}
 	if (rcpt != NULL) {
-		k = snprintf(h + n, sizeof(h) - n, "Delivered-To: %s\n", rcpt);
-		if (k > 0 && (size_t)k < sizeof(h) - n)
-			n += (size_t)k;
+		append(h, sizeof(h), &n, "Delivered-To: ", 14);
+		append(h, sizeof(h), &n, rcpt, strlen(rcpt));
+		append(h, sizeof(h), &n, "\n", 1);
 	}
 	if (n > 0)
 		put(h, n);

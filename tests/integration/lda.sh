@@ -233,7 +233,9 @@ else
 fi
 
 # --- constant memory --------------------------------------------------------
-case $BIN in
+[ -x /usr/bin/time ] || TIMECMD=none
+case ${TIMECMD:-}$BIN in
+none*) ok "peak RSS: skipped (no /usr/bin/time)" ;;
 *asan*) ok "peak RSS: skipped under the sanitizers" ;;
 *)
 	head -c 30000000 /dev/zero | tr '\0' 'm' | fold -w 76 >"$T/30m.eml"

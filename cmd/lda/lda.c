@@ -90,6 +90,7 @@ main(int argc, char *argv[])
 	gid_t		 gid = 0;
 
 	umask(077);
+	tmp.fd = -1;
 	parse_opts(argc, argv, &o);
 	conf = load_conf(&o, &s);
 	if (o.check) {
@@ -110,13 +111,22 @@ static void
 fatal(int code, const char *fmt, ...)
 {
 	va_list	ap;
+	char	line[2048];
+	int	n;
 
 	maildir_tmp_abort(&tmp);
-	fputs("lda: ", stderr);
+	/* One write, so that lines of parallel deliveries do not mix. */
+	memcpy(line, "lda: ", 5);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vsnprintf(line + 5, sizeof(line) - 6, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof(line) - 7)
+		n = (int)(sizeof(line) - 7);
+	line[5 + n] = '\n';
+	if (write(STDERR_FILENO, line, (size_t)n + 6) == -1)
+		exit(code);	/* nowhere left to say it */
 	exit(code);
 }
 

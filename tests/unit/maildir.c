@@ -123,6 +123,17 @@ main(void)
 	e = only_entry("new");
 	T_EQ_STR(e, name, "name_r is the file in new/");
 	T_EQ_INT(maildir_parse_name(name, &mn), 0, "parse own name");
+	{
+		unsigned long long	sec, usec, pid, q;
+		char			rnd[17], host[256];
+		int			k = 0;
+
+		T_OK(sscanf(mn.base, "%llu.M%lluP%lluQ%lluR%16[0-9a-f].%255s%n",
+		    &sec, &usec, &pid, &q, rnd, host, &k) == 6 &&
+		    strlen(rnd) == 16 && pid == (unsigned long long)getpid() &&
+		    usec < 1000000 && strchr(host, '/') == NULL,
+		    "unique name is sec.MusecPpidQnRrandom.host: %s", mn.base);
+	}
 	T_EQ_INT(mn.size, 15, "S= bytes on disk");
 	T_EQ_INT(mn.wsize, 18, "W= bytes with CRLF");
 	T_EQ_STR(mn.flags, "", "no flags in new/");

@@ -357,9 +357,15 @@ session_run(struct session_ctx *ctx)
 		}
 		act = smtp_session_line(&x.s, line, (size_t)n, crlf, toolong);
 		/* The failed-AUTH delay holds for each attempt, pipelined
-		 * ones too (not once per batch of replies). */
-		if (x.s.delay_ms > 0)
+		 * ones too (not once per batch of replies); its answer goes
+		 * out at once. */
+		if (x.s.delay_ms > 0) {
 			usleep((useconds_t)x.s.delay_ms * 1000);
+			if (io_write(x.io, x.s.out.data, x.s.out.len) == -1 ||
+			    io_flush(x.io, (int)cf->timeout * 1000) == -1)
+				finish(&x, 0);
+			buf_reset(&x.s.out);
+		}
 		if (act == SMTP_CLOSE)
 			finish(&x, 0);
 		if (act == SMTP_STARTTLS) {

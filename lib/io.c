@@ -410,6 +410,29 @@ io_pending(const struct io *io)
 	return io->rlen + (io->tls != NULL ? tls_pending_bytes(io->tls) : 0);
 }
 
+int
+io_has_line(struct io *io)
+{
+	size_t	room, k;
+	long	n;
+
+	if (io->rlen > 0 && memchr(io->rbuf + io->rpos, '\n', io->rlen) != NULL)
+		return 1;
+	if (io->tls == NULL || (k = tls_pending_bytes(io->tls)) == 0)
+		return 0;
+	if (io->rpos > 0) {
+		memmove(io->rbuf, io->rbuf + io->rpos, io->rlen);
+		io->rpos = 0;
+	}
+	room = io->rcap - io->rlen;
+	if (k > room)
+		k = room;
+	if (k == 0 || (n = tls_read(io->tls, io->rbuf + io->rlen, k)) <= 0)
+		return 0;
+	io->rlen += (size_t)n;
+	return memchr(io->rbuf, '\n', io->rlen) != NULL;
+}
+
 void
 io_discard_input(struct io *io)
 {

@@ -42,6 +42,14 @@ int	io_read_full(struct io *, void *, size_t n, int timeout_ms);
 long	io_read_some(struct io *, void *, size_t n, int timeout_ms);
 /* Bytes already read from the peer and buffered (pipelining). */
 size_t	io_pending(const struct io *);
+/*
+ * 1 when a whole line (up to LF) is already buffered, so io_getline will
+ * not wait for the network; decrypted TLS bytes are pulled in first.
+ * Servers flush their replies when this is 0 (RFC 2920: before waiting
+ * for input): io_pending alone stays above 0 while a peer that never
+ * reads keeps sending partial lines, and replies would pile up.
+ */
+int	io_has_line(struct io *);
 /* Drops buffered input (after STARTTLS: CVE-2011-0411). */
 void	io_discard_input(struct io *);
 

@@ -122,8 +122,11 @@ test_lines(void)
 	n = io_getline(io, line, sizeof(line), 5000, &crlf);
 	T_EQ_INT(n, 0, "empty CRLF line");
 	T_EQ_INT(crlf, 1, "empty line is CRLF");
+	T_EQ_INT(io_has_line(io), 1, "a whole line is buffered");
 	n = io_getline(io, line, sizeof(line), 5000, &crlf);
 	T_EQ_STR(n >= 0 ? line : "", "cr\rinside", "bare CR kept inside a line");
+	T_OK(io_pending(io) > 0 && io_has_line(io) == 0,
+	    "a partial line is pending but is not a line (%zu)", io_pending(io));
 	errno = 0;
 	n = io_getline(io, line, sizeof(line), 5000, &crlf);
 	T_OK(n == -1 && errno == ECONNRESET,

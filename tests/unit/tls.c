@@ -549,6 +549,7 @@ test_starttls(struct tls_ctx *s)
 		T_OK(r == 3 && strcmp(line, "one") == 0, "short line after them");
 		T_OK(io_pending(io) > 0, "the next line is pending (%zu)",
 		    io_pending(io));
+		T_EQ_INT(io_has_line(io), 1, "io_has_line over TLS");
 		r = io_getline(io, line, sizeof(line), 5000, NULL);
 		T_OK(r == 3 && strcmp(line, "two") == 0, "and reads");
 		errno = 0;

@@ -25,18 +25,44 @@ hold)	if [ -e $st/hold ]; then echo "held" >&2; exit 75; fi ;;
 esac
 exec %(lda)s -c %(ldaconf)s -f "$SENDER" -d "$1"
 """ % {"state": state, "lda": LDA, "ldaconf": ldaconf}, 0o755)
-port = free_port()
+port, lport = free_port(), free_port()
 conf = global_conf(d, "max_deliveries = 4") + """
 [listener mx]
 address = 127.0.0.1
-port = %d
+port = %(port)d
+
+[listener lmtp]
+address = 127.0.0.1
+port = %(lport)d
+lmtp = yes
+tag = lmtpin
 
 [rule local]
 rcpt_domain = example.org
 action = mda
-mda = %s %%{rcpt.user}
-user = %d:%d
-""" % (port, wrap, MAIL_UID, MAIL_GID)
+mda = %(wrap)s %%{rcpt.user}
+user = %(uid)d:%(gid)d
+
+[rule lmtp-in]
+tag = lmtpin
+rcpt_domain = lmtp.test
+action = mda
+mda = %(wrap)s %%{rcpt.user}
+user = %(uid)d:%(gid)d
+
+[rule lmtp-out]
+rcpt_domain = lmtp.test
+action = lmtp
+lmtp = 127.0.0.1:%(lport)d
+user = %(uid)d:%(gid)d
+
+[rule md]
+rcpt_domain = md.test
+action = maildir
+maildir = %(d)s/mail/%%{rcpt.user:lowercase}/Maildir
+user = %(uid)d:%(gid)d
+""" % {"port": port, "lport": lport, "wrap": wrap, "uid": MAIL_UID,
+       "gid": MAIL_GID, "d": d}
 
 
 def send(frm, to, subject, body="hello\r\n"):
@@ -50,8 +76,19 @@ def count(user, text):
     return sum(1 for m in maildir(d, user) if text in m)
 
 
-srv = start(d, conf, [port])
+srv = start(d, conf, [port, lport])
 t.ok(os.path.exists(LDA), "lda is built")
+
+# 0. the lmtp and maildir actions
+send("alice@example.org", ["bob@lmtp.test"], "through-lmtp")
+m = wait_for(lambda: [x for x in maildir(d, "bob") if "Subject: through-lmtp" in x], 15)
+t.ok(m, "lmtp action: handed to an LMTP server (ours), delivered")
+t.ok(m and m[0].count("Received: from") == 2 and "with LMTP" in m[0],
+     "the LMTP hop is in the trace")
+send("alice@example.org", ["Bob@md.test"], "through-maildir")
+m = wait_for(lambda: [x for x in maildir(d, "bob") if "Subject: through-maildir" in x], 15)
+t.ok(m, "maildir action: delivered through lda -M")
+t.ok(m and "Return-Path: <alice@example.org>" in m[0], "lda -M got the sender")
 
 # 1. exit 75 is retried
 send("alice@example.org", ["flaky@example.org"], "retry-me")
@@ -88,7 +125,7 @@ t.ok(wait_for(lambda: srv.log().count("rcpt=<hold@example.org> rule=local deferr
 srv.stop()
 t.ok(len(queue_files(d)) == 3, "three messages in the queue after stop")
 os.unlink(os.path.join(state, "hold"))
-srv = start(d, conf, [port])
+srv = start(d, conf, [port, lport])
 t.ok(wait_for(lambda: all(count("hold", "Subject: held-%d" % i) == 1 for i in range(3)), 15),
      "restart delivers the queued messages")
 t.ok(wait_for(lambda: len(queue_files(d)) == 0, 5), "queue empty afterwards")
@@ -102,7 +139,7 @@ t.ok(wait_for(lambda: "rcpt=<alice@example.org> rule=local delivered" in srv.log
      "first recipient delivered, second deferred")
 srv.kill()
 os.unlink(os.path.join(state, "hold"))
-srv = start(d, conf, [port])
+srv = start(d, conf, [port, lport])
 t.ok(wait_for(lambda: count("hold", "Subject: two-rcpts") == 1, 15),
      "after kill -9 the deferred recipient is delivered")
 time.sleep(1.5)
@@ -131,7 +168,7 @@ srv.kill()
 for th in threads:
     th.join()
 n_acked = len(acked)
-srv = start(d, conf, [port])
+srv = start(d, conf, [port, lport])
 t.ok(wait_for(lambda: all(count("burst", s) >= 1 for s in acked), 20),
      "all %d acknowledged messages delivered after kill -9" % n_acked)
 dups = [s for s in acked if count("burst", "Subject: %s\n" % s) > 1]

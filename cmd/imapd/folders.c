@@ -550,7 +550,14 @@ folders_autocreate(struct session *s)
 	struct stat	st;
 	size_t		i;
 
-	if (maildir_make(s->root, err, sizeof(err)) == -1) {
+	static const char *const sub[] = { "cur", "new", "tmp" };
+	int		whole = 1;
+
+	for (i = 0; i < 3 && whole; i++)
+		if (str_fmt(path, sizeof(path), "%s/%s", s->root, sub[i]) == -1 ||
+		    stat(path, &st) == -1 || !S_ISDIR(st.st_mode))
+			whole = 0;
+	if (!whole && maildir_make(s->root, err, sizeof(err)) == -1) {
 		log_warnx("%s: %s", s->root, err);
 		return -1;
 	}

@@ -274,14 +274,21 @@ EOF
 out=$("$BIN/smtpd-lite" -n -c "$ETC/smtpd-lite.conf" 2>&1) || die "$out"
 out=$("$BIN/imapd" -n -c "$ETC/imapd.conf" 2>&1) || die "$out"
 
-# fetch joins when RUN_DIR/etc/fetch.conf exists (fetch.conf(5)).
+# fetch joins when RUN_DIR/etc/fetch.conf exists (fetch.conf(5)). It runs
+# as the mail user, who cannot read RUN_DIR/etc: it gets its own copy and
+# its state under RUN_DIR/fetch.
 fetch_block=
 if [ -f "$ETC/fetch.conf" ] && [ -x "$BIN/fetch" ]; then
 	fu=
 	[ $ROOT = 1 ] && fu=" -u $MAIL_UID:$MAIL_GID"
+	mkdir -p "$RUN_DIR/fetch/state"
+	put "$RUN_DIR/fetch/fetch.conf" 600 < "$ETC/fetch.conf"
+	[ $ROOT = 1 ] && chown -R "$MAIL_UID:$MAIL_GID" "$RUN_DIR/fetch"
+	chmod 700 "$RUN_DIR/fetch"
 	fetch_block="
 [program:fetch]
-command = $BIN/fetch -F$fu -d ${FETCH_INTERVAL:-60} -c $ETC/fetch.conf
+command = $BIN/fetch -F$fu -d ${FETCH_INTERVAL:-60} -c $RUN_DIR/fetch/fetch.conf
+environment = HOME=\"$RUN_DIR/fetch\",XDG_STATE_HOME=\"$RUN_DIR/fetch/state\"
 autorestart = true
 stopsignal = TERM
 stopasgroup = true

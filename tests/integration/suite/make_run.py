@@ -234,8 +234,24 @@ n_alice = len(messages(mail("alice")))
 rc = sv.stop()
 t.ok(rc == 0 and not any(alive(p) for p in pids),
      "SIGTERM stops supervisord and both daemons (status %s)" % rc)
+# a fetch.conf in RUN_DIR/etc: the next run starts fetch as a daemon too
+fdir = os.path.join(d, "fetched2")
+os.makedirs(fdir)
+if ROOT:
+    os.chown(fdir, 5000, 5000)
+write(os.path.join(run_dir, "etc", "fetch.conf"),
+      "[account catchall]\n"
+      "url = imap://catchall@localhost:%d\npassword = r3ad pass\ntls = starttls\n"
+      "cafile = %s\nmaildir = %s/Maildir\nkeep = yes\n"
+      % (P["IMAP_PORT"], ca, fdir))
+env["FETCH_INTERVAL"] = "1"
 sv = start()
 t.ok(sv.ok, "a second run on the same RUN_DIR starts")
+t.ok(wait_for(lambda: pid_of(conf, "fetch") > 0, 10),
+     "with RUN_DIR/etc/fetch.conf, supervisord runs fetch too")
+n_catch = len(messages(mail("catchall")))
+t.ok(wait_for(lambda: len(messages(os.path.join(fdir, "Maildir"))) == n_catch, 15),
+     "fetch (daemon) copied catchall's %d messages" % n_catch)
 with open(ca, "rb") as f:
     t.ok(f.read() == ca_bytes, "the CA is kept")
 t.ok(len(messages(mail("alice"))) == n_alice and
@@ -254,3 +270,10 @@ if shutil.which("ss"):
     s.close()
     t.ok(p.returncode != 0 and "port %d is taken" % P["IMAP_PORT"] in p.stderr,
          "a port in use is named before anything starts")
+for k, v, what in (("SMTP_USER", "a b", "SMTP_USER"), ("IMAPS_PORT", "99999", "IMAPS_PORT"),
+                   ("IMAP_USER2", "catchall", "catchall")):
+    p = subprocess.run(["sh", os.path.join(TOP, "etc", "run.sh"), BUILD],
+                       env=dict(env, **{k: v}), capture_output=True, text=True,
+                       timeout=60)
+    t.ok(p.returncode != 0 and what in p.stderr, "%s=%r refused: %s"
+         % (k, v, p.stderr.strip()[:80]))

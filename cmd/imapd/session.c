@@ -118,8 +118,16 @@ session_untagged_updates(struct session *s, int allow_expunge)
 
 	if (!s->selected || !allow_expunge)
 		return;
-	if (mbox_sync(&s->mb, &ev) == -1)
+	if (mbox_sync(&s->mb, &ev) == -1) {
+		if (errno == ESTALE) {
+			/* The folder was made anew: our UIDs mean nothing. */
+			buf_adds(&s->out, "* BYE [UIDVALIDITY] The mailbox was "
+			    "recreated\r\n");
+			s->state = S_LOGOUT;
+			return;
+		}
 		log_warn("%s: sync", s->mb.path);
+	}
 	send_exists(s);
 }
 
@@ -953,8 +961,10 @@ session_run(struct session *s)
 			continue;
 		if (dispatch(s) == -1)
 			break;
-		if (s->state == S_LOGOUT)
+		if (s->state == S_LOGOUT) {
+			session_flush(s);
 			break;
+		}
 	}
 	log_info("logout user=%s fetched=%lu expunged=%lu appended=%lu bytes=%llu",
 	    s->user, s->n_fetch, s->n_expunged, s->n_appended,

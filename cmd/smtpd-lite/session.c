@@ -328,10 +328,10 @@ session_run(struct session_ctx *ctx)
 		x.s.tls = 1;
 
 	for (;;) {
-		/* Replies go out when the input is drained (PIPELINING), or
+		/* Replies go out when no whole line waits (PIPELINING), or
 		 * once 64 KiB wait: a client that sends without reading
 		 * must not grow them without bound. */
-		if (x.s.out.len > 0 && (io_pending(x.io) == 0 ||
+		if (x.s.out.len > 0 && (!io_has_line(x.io) ||
 		    x.s.out.len >= 65536)) {
 			if (io_write(x.io, x.s.out.data, x.s.out.len) == -1 ||
 			    io_flush(x.io, (int)cf->timeout * 1000) == -1)

@@ -656,12 +656,14 @@ tls_server_add_cert(struct tls_ctx *t, const char *hostname,
 	EVP_PKEY	 *pkey = NULL;
 	X509		 *x = NULL, *ca;
 	BIO		 *bio = NULL;
+	size_t		  nentries;
 	int		  rc = -1;
 
 	if (t == NULL || !t->server) {
 		(void)snprintf(err, errlen, "tls: not a server context");
 		return -1;
 	}
+	nentries = t->nentries;
 	if (keyfile == NULL)
 		keyfile = certfile;
 	if (hostname != NULL && hostname[0] == '\0')
@@ -751,6 +753,12 @@ tls_server_add_cert(struct tls_ctx *t, const char *hostname,
 oom:
 	(void)snprintf(err, errlen, "tls: out of memory");
 out:
+	if (rc == -1 && t->nentries > nentries) {
+		/* A failed first certificate leaves no empty name behind. */
+		t->nentries--;
+		SSL_CTX_free(t->entries[t->nentries].ctx);
+		entry_free_names(&t->entries[t->nentries]);
+	}
 	BIO_free(bio);
 	buf_wipe_free(&cb);
 	buf_wipe_free(&kb);

@@ -478,6 +478,29 @@ test_keys(void)
 	}
 	tls_ctx_free(s);
 
+	/* "*" with a certificate that names no host; then a good one. */
+	snprintf(both, sizeof(both), "openssl req -x509 -newkey ec -pkeyopt "
+	    "ec_paramgen_curve:P-256 -nodes -keyout %s -out %s -subj /O=x "
+	    "-addext subjectAltName=IP:127.0.0.1 2>/dev/null && chmod 600 %s",
+	    P("ip.key"), P("ip.crt"), P("ip.key"));
+	if (system(both) == 0) {
+		char rep[256];
+
+		s = tls_server_new(err, sizeof(err));
+		r = tls_server_add_cert(s, "*", P("ip.crt"), P("ip.key"), err,
+		    sizeof(err));
+		T_OK(r == -1 && strstr(err, "no DNS name") != NULL,
+		    "\"*\" with a certificate naming no host (%s)", err);
+		r = tls_server_add_cert(s, "b.example", P("d2/server.crt"),
+		    P("d2/server.key"), err, sizeof(err));
+		T_OK(r == 0, "then a named certificate (%s)", r ? err : "");
+		r = client(s, P("d2/ca.crt"), 1, "localhost", rep, sizeof(rep),
+		    err, sizeof(err), NULL, 0);
+		T_OK(r == 0, "is the default, the failed one left nothing (%s)",
+		    err);
+		tls_ctx_free(s);
+	}
+
 	s = tls_server_new(err, sizeof(err));
 	fd = -1;
 	{

@@ -254,16 +254,18 @@ lookup_user(struct settings *cfg, const char *name, struct user *u)
  * Before the monitor runs as the mail user it frees and wipes what it
  * must not keep: the TLS contexts (OpenSSL clears key material when it
  * frees it), the password tables, the static password, the configuration
- * text and the environment (which may carry IMAP_PASSWD).
+ * text and the environment (which may carry IMAP_PASSWD). The pre-login
+ * process does the same but keeps the TLS contexts it needs.
  */
 static void
-forget_secrets(struct settings *cfg)
+forget_secrets(struct settings *cfg, int keep_tls)
 {
 	extern char	**environ;
 
-	if (cfg->tls != NULL)
+	if (cfg->tls != NULL && !keep_tls) {
 		tls_ctx_free(cfg->tls);
-	cfg->tls = NULL;
+		cfg->tls = NULL;
+	}
 	if (cfg->passwd != NULL)
 		table_close(cfg->passwd);
 	cfg->passwd = NULL;
@@ -319,9 +321,12 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 		log_pid();
 		close(ctl[0]);
 		close(data[1]);
+		/* It needs the TLS keys; the passwords stay with the monitor. */
+		forget_secrets(cfg, 1);
 		if (priv_drop(cfg->unpriv_uid, cfg->unpriv_gid, err,
 		    sizeof(err)) == -1)
 			fatalx("pre-auth: %s", err);
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 		if ((io = io_new(rfd, wfd)) == NULL)
 			fatal("io_new");
 		if (implicit_tls && io_starttls_server(io, cfg->tls, 30000, err,
@@ -399,7 +404,7 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 			if (wfd != rfd)
 				close(wfd);
 		}
-		forget_secrets(cfg);
+		forget_secrets(cfg, 0);
 		if (priv_drop(u.uid, u.gid, err, sizeof(err)) == -1)
 			fatalx("session for %s: %s", f.user, err);
 		/* No new privileges, no core dumps, no ptrace by other

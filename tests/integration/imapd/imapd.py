@@ -495,6 +495,11 @@ if root:
     c.starttls(ssl_context=ctx)   # done by the pre-login process, so it exists
     uids = [proc_status(p).get("Uid", ["?"])[0] for p in descendants(daemon.p.pid)]
     t.ok(str(nobody) in uids, "before login a process runs as nobody (%s)" % uids)
+    for p in descendants(daemon.p.pid):
+        if proc_status(p).get("Uid", ["?"])[0] == str(nobody):
+            with open("/proc/%d/environ" % p, "rb") as f:
+                t.ok(b"PATH" not in f.read(),
+                     "the pre-login process wiped its environment")
     c.login("alice", "alicepw")
     c.select("INBOX")
     pids = descendants(daemon.p.pid)

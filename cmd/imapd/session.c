@@ -156,6 +156,27 @@ is_space_line_end(const char *line, long n)
  * s->args. 0 parsed; 1 answered already (BAD or NO) and the session goes
  * on; -1 the connection is over (EOF, timeout, write error).
  */
+/*
+ * The timeout of a continuation line or literal read. Before login the
+ * whole command, literals included, must arrive within idle_timeout of
+ * its start: a client dribbling a literal byte by byte cannot hold a
+ * pre-login connection (slowloris). After login, CONT_TIMEOUT per read.
+ */
+static int
+cont_timeout(const struct session *s, const struct timespec *start)
+{
+	struct timespec	 now;
+	long long	 left;
+
+	if (s->state != S_NOTAUTH)
+		return CONT_TIMEOUT;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left = (long long)s->cfg->idle_timeout * 1000 -
+	    ((long long)(now.tv_sec - start->tv_sec) * 1000 +
+	    (now.tv_nsec - start->tv_nsec) / 1000000);
+	return left > 0 ? (int)left : 0;
+}
+
 int
 session_read_command(struct session *s, char *err, size_t errlen)
 {
@@ -164,8 +185,12 @@ session_read_command(struct session *s, char *err, size_t errlen)
 	uint64_t	 lit, budget, maxlit;
 	int		 nonsync, first = 1, crlf, rc = -1;
 	int		 timeout = (int)s->cfg->idle_timeout * 1000;
+	struct timespec	 start;
+	size_t		 got;
+	long		 r;
 
 	(void)is_space_line_end;
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	budget = s->state == S_NOTAUTH ? PREAUTH_LITERALS : s->cfg->max_literals;
 	maxlit = s->state == S_NOTAUTH ? PREAUTH_LITERALS : s->cfg->max_append;
 	buf_reset(&s->cmd);
@@ -175,7 +200,7 @@ session_read_command(struct session *s, char *err, size_t errlen)
 		return -1;
 	for (;;) {
 		n = io_getline(s->io, line, s->cfg->max_line + 1,
-		    first ? timeout : CONT_TIMEOUT, &crlf);
+		    first ? timeout : cont_timeout(s, &start), &crlf);
 		if (n == -1) {
 			if (errno == EMSGSIZE) {
 				io_printf(s->io, "%s BAD Line too long\r\n",
@@ -246,9 +271,10 @@ session_read_command(struct session *s, char *err, size_t errlen)
 		if (buf_adds(&s->cmd, "\r\n") == -1 ||
 		    buf_reserve(&s->cmd, (size_t)lit + 1) == -1)
 			goto nomem;
-		if (io_read_full(s->io, s->cmd.data + s->cmd.len, (size_t)lit,
-		    CONT_TIMEOUT) == -1)
-			goto out;
+		for (got = 0; got < (size_t)lit; got += (size_t)r)
+			if ((r = io_read_some(s->io, s->cmd.data + s->cmd.len +
+			    got, (size_t)lit - got, cont_timeout(s, &start))) <= 0)
+				goto out;
 		s->cmd.len += (size_t)lit;
 		s->cmd.data[s->cmd.len] = '\0';
 	}

@@ -10,8 +10,10 @@
  * minutes), the new content is written into the lock file, fsync'd, and
  * renamed over dovecot-uidlist. UIDs only grow; a file that appears
  * behind our back gets the next UID; UIDVALIDITY is set once when the
- * file is created and never reset. Records are kept for files that went
- * away (a racing rename must never give a message a second UID).
+ * file is created and never reset. Records of files that went away are
+ * dropped only when they outnumber the live ones by far, and then only
+ * those that a fresh listing under the lock does not see either (a
+ * racing rename must never give a message a second UID).
  *
  * RFC822.SIZE is the size with CRLF line ends: W= from the file name
  * (lda and Dovecot write it), else the W field of the uidlist record,
@@ -478,7 +480,8 @@ new_guid(char *out)
  */
 static int
 ul_lookup(const char *dir, char **names, size_t n, uint32_t *uids,
-    uint64_t *vsizes, uint32_t *uidvalidity_r, uint32_t *uidnext_r)
+    uint64_t *vsizes, uint32_t *uidvalidity_r, uint32_t *uidnext_r,
+    size_t *nrec_r)
 {
 	struct uidlist	 ul;
 	size_t		 i;
@@ -486,6 +489,7 @@ ul_lookup(const char *dir, char **names, size_t n, uint32_t *uids,
 
 	if (ul_read(&ul, dir, NULL) == -1)
 		return -1;
+	*nrec_r = ul.n;
 	if (!ul.exists || ul.uidvalidity == 0) {
 		ul_free(&ul);
 		return 0;
@@ -846,6 +850,95 @@ scan_dir(const char *path, const char *sub, int newdir, struct ent **v,
 	return 0;
 }
 
+/* Keys for a bmap over an array of strings. */
+struct strkeys {
+	const char	**k;
+	size_t		 *l;
+};
+
+static const char *
+str_key(void *arg, uint32_t i, size_t *len)
+{
+	struct strkeys	*sk = arg;
+
+	*len = sk->l[i];
+	return sk->k[i];
+}
+
+/*
+ * Drops from dovecot-uidlist the records of files gone for good, once
+ * they outnumber the live ones by far. A file is live when this session's
+ * index has it or a fresh listing made under the lock sees it, so a
+ * message being renamed while we look keeps its UID.
+ */
+static void
+ul_compact(struct mailbox *mb)
+{
+	struct uidlist	 ul;
+	struct ent	*ents = NULL;
+	size_t		 nents = 0, cap = 0, i, nkeys, kept = 0;
+	struct buf	 arena, out;
+	struct strkeys	 sk = { NULL, NULL };
+	struct bmap	 live;
+	struct timespec	 t1, t2;
+	int		 lockfd;
+
+	live.slot = NULL;
+	buf_init(&arena, 0);
+	buf_init(&out, 0);
+	memset(&ul, 0, sizeof(ul));
+	if ((lockfd = ul_lock(mb->path)) == -1)
+		return;
+	if (ul_read(&ul, mb->path, NULL) == -1 || !ul.exists ||
+	    scan_dir(mb->path, "cur", 0, &ents, &nents, &cap, &arena, &t1) == -1 ||
+	    scan_dir(mb->path, "new", 1, &ents, &nents, &cap, &arena, &t2) == -1)
+		goto done;
+	nkeys = nents + mb->n;
+	sk.k = calloc(nkeys + 1, sizeof(*sk.k));
+	sk.l = calloc(nkeys + 1, sizeof(*sk.l));
+	if (sk.k == NULL || sk.l == NULL || bmap_init(&live, nkeys) == -1)
+		goto done;
+	for (i = 0; i < nents; i++) {
+		sk.k[i] = arena.data + (uintptr_t)ents[i].name;
+		sk.l[i] = base_len(sk.k[i]);
+	}
+	for (i = 0; i < mb->n; i++) {
+		sk.k[nents + i] = name_at(mb, mb->msgs[i].name);
+		sk.l[nents + i] = base_len(sk.k[nents + i]);
+	}
+	for (i = 0; i < nkeys; i++)
+		if (bmap_find(&live, sk.k[i], sk.l[i], str_key, &sk) < 0)
+			bmap_add(&live, sk.k[i], sk.l[i], (uint32_t)i);
+	if (buf_printf(&out, "3 V%u N%u G%s\n", ul.uidvalidity, ul.nextuid,
+	    ul.guid) == -1)
+		goto done;
+	for (i = 0; i < ul.n; i++) {
+		if (bmap_find(&live, ul.text.data + ul.r[i].base, ul.r[i].baselen,
+		    str_key, &sk) < 0)
+			continue;
+		if (buf_add(&out, ul.text.data + ul.r[i].line, ul.r[i].linelen) == -1 ||
+		    buf_addc(&out, '\n') == -1)
+			goto done;
+		kept++;
+	}
+	if (ul_commit(mb->path, lockfd, &out) == 0) {
+		log_info("%s: uidlist compacted from %zu to %zu records", mb->path,
+		    ul.n, kept);
+		close(lockfd);
+		lockfd = -1;
+	}
+done:
+	if (lockfd != -1)
+		ul_unlock(mb->path, lockfd);
+	ul_free(&ul);
+	bmap_free(&live);
+	free(sk.k);
+	free(sk.l);
+	free(ents);
+	buf_free(&arena);
+	buf_free(&out);
+}
+
 static int
 push_msg(struct mailbox *mb, struct mmsg *m)
 {
@@ -1118,6 +1211,7 @@ sync_index(struct mailbox *mb, int select, const struct mbox_events *ev)
 	uint32_t	 maxuid = mb->n ? mb->msgs[mb->n - 1].uid : 0;
 	time_t		 scan_time = time(NULL);
 	int		 moved = 0;
+	size_t		 nrec = 0;
 
 	buf_init(&arena, 0);
 	map.slot = NULL;
@@ -1195,7 +1289,8 @@ sync_index(struct mailbox *mb, int select, const struct mbox_events *ev)
 			if (maildir_parse_name(ents[i].name, &mn) == 0 && mn.wsize >= 0)
 				uvs[i] = (uint64_t)mn.wsize;
 		}
-		switch (ul_lookup(mb->path, unames, nunknown, uuids, uvs, &uv, &un)) {
+		switch (ul_lookup(mb->path, unames, nunknown, uuids, uvs, &uv, &un,
+		    &nrec)) {
 		case -1:
 			goto out;
 		case 0:
@@ -1273,6 +1368,8 @@ sync_index(struct mailbox *mb, int select, const struct mbox_events *ev)
 		}
 	}
 	rc = 0;
+	if (nrec > 2 * mb->n + 1000)
+		ul_compact(mb);
 	if (!moved && snap_stable(&mb->cur_mtime, &mb->new_mtime, scan_time))
 		snap_save(mb);
 out:

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <netinet/in.h>
@@ -517,10 +518,29 @@ server_run(struct settings *cfg)
 	int		 tlsflag[2 * IMAPD_MAX_LISTEN];
 	int		 nfd = 0, i;
 	struct child	*kids;
-	size_t		 nkids = (size_t)cfg->max_connections, live = 0;
+	size_t		 nkids, live = 0;
 	char		 err[512];
 	struct sigaction sa;
 
+	{
+		/* One socketpair end per connection stays here. */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			(void)setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+		    rl.rlim_cur != RLIM_INFINITY &&
+		    (rlim_t)cfg->max_connections + 64 > rl.rlim_cur) {
+			cfg->max_connections = (long)rl.rlim_cur - 64;
+			log_warnx("max_connections lowered to %ld (open files limit)",
+			    cfg->max_connections);
+		}
+		if (cfg->max_connections < 1)
+			cfg->max_connections = 1;
+		nkids = (size_t)cfg->max_connections;
+	}
 	for (i = 0; i < cfg->nlisten + cfg->nlisten_tls; i++) {
 		int t = i >= cfg->nlisten;
 		const char *spec = t ? cfg->listen_tls[i - cfg->nlisten] :

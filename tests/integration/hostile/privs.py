@@ -126,6 +126,10 @@ t.ok(all(all_ids(tab[p][2], NOBODY.pw_gid) and tab[p][3] in ([], [NOBODY.pw_gid]
 t.eq(len(rootkids), 1, "one more child stays root: the queue runner (it starts "
      "deliveries as each rule's user)")
 t.eq(len(tab), 4, "no other process (master, runner, 2 sessions)")
+# sessions are not dumpable (the uid change from root made them so): another
+# process of the same uid (another session) cannot read their memory
+t.ok(all(not can_open(NOBODY.pw_uid, NOBODY.pw_gid, "/proc/%d/mem" % p) for p in sess),
+     "a process running as nobody cannot read a session's memory (/proc/PID/mem)")
 # after authentication the session is still nobody
 c2.send(b"EHLO p.test\r\n")
 c2.until(b"250 ", 5)
@@ -210,6 +214,10 @@ t.ok(len(sess) == 1 and all_ids(tab[sess[0]][1], UID_A) and
      "after login (plain): one session process, as alice's uid/gid only (%r)" %
      [tab[p][1:4] for p in sess])
 t.ok(len(sess) == 1 and tab[sess[0]][4] == "1", "the session has no_new_privs")
+t.ok(len(sess) == 1 and not can_open(UID_A, UID_A, "/proc/%d/mem" % sess[0]),
+     "another process of alice's uid cannot read the session's memory")
+t.ok(len(pre) == 1 and not can_open(NOBODY.pw_uid, NOBODY.pw_gid, "/proc/%d/mem" % top),
+     "a process running as nobody cannot read the daemon's memory")
 for what, path in (("bob's Maildir", os.path.join(d, "home", "bob", "Maildir", "new")),
                    ("bob's message", os.path.join(d, "home", "bob", "Maildir", "new",
                                                   "1.1.host")),

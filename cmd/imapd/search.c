@@ -2,7 +2,8 @@
  * search.c -- SEARCH with every key of RFC 3501 6.4.4. Header keys match
  * the unfolded field with RFC 2047 words decoded; BODY and TEXT match
  * the decoded (base64, quoted-printable) text of the parts. Matching is
- * a case-insensitive substring test (ASCII case folding). A message is
+ * a case-insensitive substring test (ASCII, and Latin-1 capitals when the
+ * key has non-ASCII letters). A message is
  * read only when a key needs its text, and only as far as needed.
  */
 #include <ctype.h>
@@ -223,23 +224,73 @@ struct mctx {
 	struct buf	*scratch;
 };
 
-/* Case-insensitive substring (ASCII folding). */
-static int
-contains(const char *h, size_t hlen, const char *n)
+/*
+ * Folds the capitals of Latin-1 (and French Œ, Š, Ž) to small letters in
+ * UTF-8 text, in place: both forms have the same length.
+ */
+static void
+fold_latin(char *s, size_t len)
 {
-	size_t	nlen = strlen(n), i;
+	for (size_t i = 0; i + 1 < len; i++) {
+		unsigned char a = (unsigned char)s[i], b = (unsigned char)s[i + 1];
+
+		if (a == 0xc3 && b >= 0x80 && b <= 0x9e && b != 0x97)
+			s[i + 1] = (char)(b + 0x20);
+		else if (a == 0xc5 && (b == 0x92 || b == 0xa0 || b == 0xbd))
+			s[i + 1] = (char)(b + 1);
+	}
+}
+
+static int
+scan_ci(const char *h, size_t hlen, const char *n, size_t nlen)
+{
+	size_t	i, j;
 
 	if (nlen == 0)
 		return 1;
-	if (nlen > hlen)
-		return 0;
 	for (i = 0; i + nlen <= hlen; i++) {
-		if (tolower((unsigned char)h[i]) != tolower((unsigned char)n[0]))
-			continue;
-		if (strncasecmp(h + i, n, nlen) == 0)
+		for (j = 0; j < nlen; j++)
+			if (tolower((unsigned char)h[i + j]) !=
+			    tolower((unsigned char)n[j]))
+				break;
+		if (j == nlen)
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * Case-insensitive substring: ASCII letters always, and accented Latin
+ * letters when the key has any (then both sides are folded).
+ */
+static int
+contains(const char *h, size_t hlen, const char *n)
+{
+	size_t	 nlen = strlen(n), i;
+	char	*fh, *fn;
+	int	 r;
+
+	for (i = 0; i < nlen; i++)
+		if ((unsigned char)n[i] >= 0x80)
+			break;
+	if (i == nlen)
+		return scan_ci(h, hlen, n, nlen);
+	if (nlen > hlen)
+		return 0;
+	fh = malloc(hlen + 1);
+	fn = strdup(n);
+	if (fh == NULL || fn == NULL) {
+		free(fh);
+		free(fn);
+		return scan_ci(h, hlen, n, nlen);
+	}
+	memcpy(fh, h, hlen);
+	fold_latin(fh, hlen);
+	fold_latin(fn, nlen);
+	r = scan_ci(fh, hlen, fn, nlen);
+	free(fh);
+	free(fn);
+	return r;
 }
 
 static int

@@ -249,6 +249,8 @@ t.eq(search("FROM", "ann")[1], [b"2"], "SEARCH FROM")
 t.eq(search("SUBJECT", "café")[1] if False else
      m.search("UTF-8", "SUBJECT", '"caf\xe9"'.encode("utf-8"))[1][0].split(),
      [b"1"], "SEARCH SUBJECT decodes RFC 2047")
+t.eq(m.search("UTF-8", "SUBJECT", '"CAF\xc9"'.encode("utf-8"))[1][0].split(),
+     [b"1"], "SEARCH folds accented capitals (CAFÉ finds café)")
 t.eq(search("BODY", "needle")[1], [b"1"], "SEARCH BODY")
 t.eq(search("BODY", "secret")[1], [b"2"], "SEARCH BODY in a base64 part")
 t.eq(search("TEXT", "joe@example")[1], [b"1"], "SEARCH TEXT sees headers")

@@ -7,8 +7,8 @@
 # At every start it writes the configurations and the password tables from
 # the environment (seed 000's SMTP_USER, SMTP_PASSWD, IMAP_USER1,
 # IMAP_USER2, IMAP_PASSWD), prints how to connect, and runs supervisord in
-# the foreground with smtpd-lite and imapd. Ctrl-C stops everything; the
-# next run keeps the certificates, the mail and the queue.
+# the foreground with smtpd-lite and imapd. Ctrl-C (or a closed terminal)
+# stops everything; the next run keeps the certificates, the mail and the queue.
 #
 # Mail for USER@MAIL_DOMAIN goes to RUN_DIR/mail/USER/Maildir; mail that the
 # authenticated SMTP user sends anywhere else is captured into the catchall
@@ -382,4 +382,21 @@ Ctrl-C stops everything; the next 'make run' keeps certificates, mail and queue.
 
 EOF
 [ $ROOT = 1 ] && echo "(running as root: sessions as $DAEMON_USER, mail as uid $MAIL_UID:$MAIL_GID)"
-exec supervisord -n -c "$RUN_DIR/supervisord.conf"
+# supervisord takes SIGHUP for "reload": a closed terminal would leave the
+# lab running without it. So this shell stays, and turns HUP (and INT,
+# TERM) into supervisord's clean stop; Ctrl-C reaches both.
+supervisord -n -c "$RUN_DIR/supervisord.conf" &
+sup=$!
+trap 'kill -TERM "$sup" 2>/dev/null' HUP INT TERM
+while :; do
+	rc=0
+	wait "$sup" || rc=$?
+	kill -0 "$sup" 2>/dev/null || break
+done
+# a wait cut short by a signal says 128+n: the real status comes now
+if [ "$rc" -gt 128 ]; then
+	r=0
+	wait "$sup" 2>/dev/null || r=$?
+	[ "$r" = 127 ] || rc=$r
+fi
+exit "$rc"

@@ -53,6 +53,72 @@
 static volatile sig_atomic_t got_term, got_chld;
 static int limit_fd = -1;	/* to the daemon, which counts users */
 
+
+/* A connection handed from the daemon to a waiting monitor, and from the
+ * monitor to its pre-login child: the socket travels as SCM_RIGHTS. */
+struct conn_msg {
+	int32_t	tls;
+	char	peer[64];
+};
+
+static int
+send_conn(int sock, int fd, const struct conn_msg *m)
+{
+	struct msghdr	 msg;
+	struct iovec	 iov;
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct cmsghdr	*c;
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&cm, 0, sizeof(cm));
+	iov.iov_base = (void *)m;
+	iov.iov_len = sizeof(*m);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof(*m) ? 0 : -1;
+}
+
+static int
+recv_conn(int sock, int *fd, struct conn_msg *m)
+{
+	struct msghdr	 msg;
+	struct iovec	 iov;
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct cmsghdr	*c;
+	ssize_t		 n;
+
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = m;
+	iov.iov_len = sizeof(*m);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n == -1 && errno == EINTR);
+	if (n != (ssize_t)sizeof(*m) || (c = CMSG_FIRSTHDR(&msg)) == NULL ||
+	    c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+	    c->cmsg_len != CMSG_LEN(sizeof(int)))
+		return -1;
+	memcpy(fd, CMSG_DATA(c), sizeof(int));
+	m->peer[sizeof(m->peer) - 1] = '\0';
+	return 0;
+}
+
 /*
  * Asks the daemon whether user may have one more connection (it counts
  * the logged-in users of all its children). 1 yes, 0 no. Without a
@@ -300,7 +366,7 @@ forget_secrets(struct settings *cfg, int keep_tls)
 /* Root: the monitor of one connection. Never returns. */
 static void
 monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
-    const char *peer)
+    const char *peer, int waitfd)
 {
 	int		 ctl[2], data[2], status;
 	pid_t		 pre;
@@ -308,6 +374,7 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 	struct user	 u;
 	ssize_t		 n;
 	int32_t		 mode = HANDOFF_PROXY;
+	struct conn_msg	 cm;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) == -1 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, data) == -1)
@@ -328,6 +395,14 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 		    sizeof(err)) == -1)
 			fatalx("pre-auth: %s", err);
 		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		if (waitfd >= 0) {
+			/* A spare: the connection comes later, through ctl. */
+			if (recv_conn(ctl[1], &rfd, &cm) == -1)
+				_exit(0);
+			wfd = rfd;
+			implicit_tls = cm.tls;
+			peer = cm.peer;
+		}
 		if ((io = io_new(rfd, wfd)) == NULL)
 			fatal("io_new");
 		if (implicit_tls && io_starttls_server(io, cfg->tls, 30000, err,
@@ -354,6 +429,15 @@ monitor(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 	}
 	close(ctl[1]);
 	close(data[0]);
+	if (waitfd >= 0) {
+		/* A spare monitor: wait for the daemon's connection, pass it
+		 * on to the pre-login child, keep it for a direct hand-off. */
+		if (recv_conn(waitfd, &rfd, &cm) == -1 ||
+		    send_conn(ctl[0], rfd, &cm) == -1)
+			_exit(0);
+		wfd = rfd;
+		peer = cm.peer;
+	}
 	for (;;) {
 		int32_t res;
 
@@ -440,7 +524,7 @@ serve_connection(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 	char		 err[256];
 
 	if (priv_is_root() && cfg->unpriv_user != NULL)
-		monitor(cfg, rfd, wfd, implicit_tls, peer);
+		monitor(cfg, rfd, wfd, implicit_tls, peer, -1);
 	if ((io = io_new(rfd, wfd)) == NULL)
 		return -1;
 	if (implicit_tls && io_starttls_server(io, cfg->tls, 30000, err,
@@ -467,7 +551,9 @@ serve_connection(struct settings *cfg, int rfd, int wfd, int implicit_tls,
 
 struct child {
 	pid_t	pid;
-	int	fd;		/* user-limit questions from it, or -1 */
+	int	idle;		/* a spare waiting for a connection */
+	int	fd;		/* connections to it, user-limit questions
+				   from it; or -1 */
 	char	peer[64];
 	char	user[256];	/* once logged in */
 };
@@ -499,6 +585,17 @@ limit_answer(struct settings *cfg, struct child *kids, size_t nkids, size_t k)
 	}
 }
 
+static long
+count_busy(struct child *c, size_t n)
+{
+	long	k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (c[i].pid > 0 && !c[i].idle)
+			k++;
+	return k;
+}
+
 static int
 count_peer(struct child *c, size_t n, const char *peer)
 {
@@ -508,6 +605,67 @@ count_peer(struct child *c, size_t n, const char *peer)
 		if (c[i].pid > 0 && strcmp(c[i].peer, peer) == 0)
 			k++;
 	return k;
+}
+
+#define SPARES	4	/* monitors forked ahead, waiting for a connection */
+
+/*
+ * Forks a spare: a monitor (with its pre-login child) that waits for the
+ * daemon to hand it a connection over a socketpair, so that a client
+ * does not wait for fork(). Returns its slot, or nkids on failure.
+ */
+static size_t
+spawn_spare(struct settings *cfg, struct pollfd *pfd, int nfd,
+    struct child *kids, size_t nkids, size_t *live)
+{
+	int	lim[2];
+	pid_t	pid;
+	size_t	slot;
+
+	for (slot = 0; slot < nkids && kids[slot].pid != 0; slot++)
+		;
+	if (slot == nkids)
+		return nkids;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, lim) == -1) {
+		log_warn("socketpair");
+		return nkids;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		close(lim[0]);
+		close(lim[1]);
+		return nkids;
+	}
+	if (pid == 0) {
+		struct conn_msg cm;
+		int fd;
+
+		log_pid();
+		for (int k = 0; k < nfd; k++)
+			close(pfd[k].fd);
+		for (size_t k = 0; k < nkids; k++)
+			if (kids[k].fd >= 0)
+				close(kids[k].fd);
+		close(lim[0]);
+		limit_fd = lim[1];
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		if (priv_is_root() && cfg->unpriv_user != NULL)
+			monitor(cfg, -1, -1, 0, "", limit_fd);
+		if (recv_conn(limit_fd, &fd, &cm) == -1)
+			_exit(0);
+		serve_connection(cfg, fd, fd, cm.tls, cm.peer);
+		_exit(0);
+	}
+	close(lim[1]);
+	kids[slot].pid = pid;
+	kids[slot].fd = lim[0];
+	kids[slot].idle = 1;
+	kids[slot].user[0] = '\0';
+	kids[slot].peer[0] = '\0';
+	(*live)++;
+	return slot;
 }
 
 int
@@ -539,7 +697,7 @@ server_run(struct settings *cfg)
 		}
 		if (cfg->max_connections < 1)
 			cfg->max_connections = 1;
-		nkids = (size_t)cfg->max_connections;
+		nkids = (size_t)cfg->max_connections + SPARES;
 	}
 	for (i = 0; i < cfg->nlisten + cfg->nlisten_tls; i++) {
 		int t = i >= cfg->nlisten;
@@ -575,6 +733,7 @@ server_run(struct settings *cfg)
 			for (size_t k = 0; k < nkids; k++)
 				if (kids[k].pid == pid) {
 					kids[k].pid = 0;
+					kids[k].idle = 0;
 					if (kids[k].fd >= 0)
 						close(kids[k].fd);
 					kids[k].fd = -1;
@@ -582,6 +741,16 @@ server_run(struct settings *cfg)
 					live--;
 				}
 		got_chld = 0;
+		/* Spares for the next connections, made off their path. */
+		{
+			size_t idle = 0;
+
+			for (size_t k = 0; k < nkids; k++)
+				idle += kids[k].pid > 0 && kids[k].idle;
+			while (idle < SPARES && live < nkids &&
+			    spawn_spare(cfg, pfd, nfd, kids, nkids, &live) < nkids)
+				idle++;
+		}
 		for (i = 0; i < nfd; i++)
 			pall[np++] = pfd[i];
 		for (size_t k = 0; k < nkids; k++)
@@ -597,12 +766,12 @@ server_run(struct settings *cfg)
 			if (pall[q].revents & (POLLIN | POLLHUP | POLLERR))
 				limit_answer(cfg, kids, nkids, pkid[q]);
 		for (i = 0; i < nfd; i++) {
-			int lim[2];
-
-			pfd[i].revents = pall[i].revents;
+			struct conn_msg cm;
 			char peer[64];
 			int fd;
 			size_t slot;
+
+			pfd[i].revents = pall[i].revents;
 
 			if (!(pfd[i].revents & POLLIN))
 				continue;
@@ -617,7 +786,7 @@ server_run(struct settings *cfg)
 				    sizeof(one));
 			}
 			peer_name(fd, peer, sizeof(peer));
-			if (live >= nkids) {
+			if (count_busy(kids, nkids) >= cfg->max_connections) {
 				log_warnx("refusing %s: %ld connections", peer,
 				    cfg->max_connections);
 				dprintf(fd, "* BYE Too many connections\r\n");
@@ -632,45 +801,32 @@ server_run(struct settings *cfg)
 				close(fd);
 				continue;
 			}
-			if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-			    lim) == -1) {
-				log_warn("socketpair");
+			/* A waiting spare takes it; else one is made now. */
+			slot = nkids;
+			for (size_t k = 0; k < nkids; k++)
+				if (kids[k].pid > 0 && kids[k].idle && kids[k].fd >= 0) {
+					slot = k;
+					break;
+				}
+			if (slot == nkids && (slot = spawn_spare(cfg, pfd, nfd, kids,
+			    nkids, &live)) == nkids) {
 				close(fd);
 				continue;
 			}
-			if ((pid = fork()) == -1) {
-				log_warn("fork");
+			memset(&cm, 0, sizeof(cm));
+			cm.tls = tlsflag[i];
+			str_lcpy(cm.peer, peer, sizeof(cm.peer));
+			if (send_conn(kids[slot].fd, fd, &cm) == -1) {
+				log_warn("handing a connection to %ld",
+				    (long)kids[slot].pid);
+				kill(kids[slot].pid, SIGTERM);
+				kids[slot].idle = 0;
 				close(fd);
-				close(lim[0]);
-				close(lim[1]);
 				continue;
-			}
-			if (pid == 0) {
-				log_pid();
-				for (int k = 0; k < nfd; k++)
-					close(pfd[k].fd);
-				for (size_t k = 0; k < nkids; k++)
-					if (kids[k].fd >= 0)
-						close(kids[k].fd);
-				close(lim[0]);
-				limit_fd = lim[1];
-				signal(SIGTERM, SIG_DFL);
-				signal(SIGINT, SIG_DFL);
-				signal(SIGCHLD, SIG_DFL);
-				serve_connection(cfg, fd, fd, tlsflag[i], peer);
-				_exit(0);
 			}
 			close(fd);
-			close(lim[1]);
-			for (slot = 0; slot < nkids && kids[slot].pid != 0; slot++)
-				;
-			if (slot < nkids) {
-				kids[slot].pid = pid;
-				kids[slot].fd = lim[0];
-				kids[slot].user[0] = '\0';
-				str_lcpy(kids[slot].peer, peer, sizeof(kids[slot].peer));
-				live++;
-			}
+			kids[slot].idle = 0;
+			str_lcpy(kids[slot].peer, peer, sizeof(kids[slot].peer));
 		}
 	}
 	log_info("terminating");

@@ -525,8 +525,9 @@ if root:
             env = f.read()
         t.ok(b"IMAP" not in env and b"PATH" not in env,
              "the session wiped the environment it was forked with")
-    pre = [p for p in pids if proc_status(p).get("Uid", ["?"])[0] == str(nobody)]
-    t.ok(len(pre) >= 1, "the pre-auth process stays unprivileged as the TLS proxy")
+    pre = [p for p in pids if proc_status(p).get("Uid", ["?"])[0] == str(nobody)
+           and sess and proc_status(p).get("PPid", ["?"])[0] == str(sess[0])]
+    t.ok(len(pre) == 1, "the session's TLS proxy is its pre-login process, unprivileged")
     c.logout()
     owners = set()
     for dp, dn, fn in os.walk(os.path.join(d, "alice")):

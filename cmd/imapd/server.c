@@ -3,7 +3,9 @@
  * privilege separation.
  *
  * Started as root, each connection gets a monitor (a fork of the daemon,
- * still root) that forks the pre-auth child: unprivileged (user= in the
+ * still root; four are kept forked ahead and get their connection over a
+ * socketpair, SCM_RIGHTS, so that no client waits for fork()) that forks
+ * the pre-auth child: unprivileged (user= in the
  * config), it speaks the protocol and TLS, and asks the monitor to check
  * credentials over a socketpair with fixed frames (struct authframe, one
  * int32 answer, then the hand-off mode). After a successful check the

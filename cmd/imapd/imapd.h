@@ -136,10 +136,11 @@ int	mbox_sync(struct mailbox *, const struct mbox_events *);
 int	mbox_expunge(struct mailbox *, const struct imap_seqset *uids,
 	    const struct mbox_events *);
 /* Delivers a message into folder path; returns its UID in *uid_r and
- * the folder's uidvalidity. */
+ * the folder's uidvalidity; appends its file name (in cur/) to names
+ * when not NULL. */
 int	mbox_append(const char *path, const char *data, size_t len,
 	    uint8_t flags, const char *kwnames, time_t when, uint32_t *uidv_r,
-	    uint32_t *uid_r, char *err, size_t errlen);
+	    uint32_t *uid_r, struct buf *names, char *err, size_t errlen);
 /* Reads the message into out with CRLF line ends; header_only stops
  * after the header. 0, or -1 (errno ENOENT when expunged). */
 int	mbox_read(struct mailbox *, struct mmsg *, int header_only,

@@ -1892,7 +1892,7 @@ mbox_header(struct mailbox *mb, struct mmsg *m, struct buf *out)
 int
 mbox_append(const char *path, const char *data, size_t len, uint8_t flags,
     const char *kwletters, time_t when, uint32_t *uidv_r, uint32_t *uid_r,
-    char *err, size_t errlen)
+    struct buf *names_r, char *err, size_t errlen)
 {
 	struct maildir_tmp	*t;
 	char			 fl[64], name[512], full[4600];
@@ -1926,6 +1926,9 @@ mbox_append(const char *path, const char *data, size_t len, uint8_t flags,
 	}
 	vs = t->wsize;
 	free(t);
+	/* The caller may want to take it back (a failed COPY). */
+	if (names_r != NULL)
+		(void)buf_add(names_r, name, strlen(name) + 1);
 	if (str_fmt(full, sizeof(full), "%s/cur/%s", path, name) == 0 && when > 0) {
 		ts[0].tv_sec = ts[1].tv_sec = when;
 		ts[0].tv_nsec = ts[1].tv_nsec = 0;

@@ -617,7 +617,7 @@ cmd_append(struct session *s, size_t argi)
 	    kws.len, kwl, sizeof(kwl));
 	buf_free(&kws);
 	if (mbox_append(path, lit->str, lit->len, flags, kwl, when, &uidv, &uid,
-	    err, sizeof(err)) == -1) {
+	    NULL,	    err, sizeof(err)) == -1) {
 		log_warnx("%s: append: %s", path, err);
 		return session_reply(s, "NO", "[SERVERBUG] Cannot save the message");
 	}
@@ -636,7 +636,7 @@ cmd_copy(struct session *s, size_t argi, int move)
 	char		 path[4200], err[256], kwl[32];
 	size_t		*idx = NULL, n, i;
 	uint32_t	*src = NULL, *dst = NULL, uidv = 0;
-	struct buf	 data, kws, resp;
+	struct buf	 data, kws, resp, done;
 	struct stat	 st;
 	int		 failed = 0;
 
@@ -659,6 +659,7 @@ cmd_copy(struct session *s, size_t argi, int move)
 	buf_init(&data, 0);
 	buf_init(&kws, 0);
 	buf_init(&resp, 0);
+	buf_init(&done, 0);
 	if (src == NULL || dst == NULL) {
 		failed = 1;
 		goto out;
@@ -677,7 +678,7 @@ cmd_copy(struct session *s, size_t argi, int move)
 		if (mbox_read(&s->mb, m, 0, &data) == -1 ||
 		    mbox_append(path, data.data, data.len,
 		    m->flags & (F_SEEN | F_ANSWERED | F_FLAGGED | F_DELETED | F_DRAFT),
-		    kwl, mbox_msg_time(&s->mb, m), &uidv, &dst[i], err,
+		    kwl, mbox_msg_time(&s->mb, m), &uidv, &dst[i], &done, err,
 		    sizeof(err)) == -1) {
 			failed = 1;
 			break;
@@ -685,7 +686,13 @@ cmd_copy(struct session *s, size_t argi, int move)
 		src[i] = m->uid;
 	}
 	if (failed) {
-		/* Partial copies stay: a COPY is not atomic here. */
+		/* RFC 3501 6.4.7: the target is left as it was. */
+		for (size_t off = 0; off < done.len; off += strlen(done.data + off) + 1) {
+			char p[4400];
+
+			if (str_fmt(p, sizeof(p), "%s/cur/%s", path, done.data + off) == 0)
+				unlink(p);
+		}
 		goto out;
 	}
 	if (imap_seqset_format(&resp, src, n) == -1)
@@ -733,6 +740,7 @@ out:
 	free(dst);
 	buf_free(&data);
 	buf_free(&kws);
+	buf_free(&done);
 	if (failed) {
 		buf_free(&resp);
 		return session_reply(s, "NO", "[SERVERBUG] %s failed", move ?

@@ -582,6 +582,24 @@ while True:
 t.ok(x.startswith(b"c OK"), "DONE ends IDLE")
 s.close()
 
+# --- a COPY that fails leaves the target as it was (RFC 3501 6.4.7) -----------
+m = starttls_login()
+m.create("Src")
+m.create("Dst")
+for i in range(3):
+    m.append("Src", None, None, b"Subject: c%d\r\n\r\nx\r\n" % i)
+src_dir = os.path.join(d, "alice/Maildir/.Src/cur")
+victim = sorted(os.listdir(src_dir))[-1]
+os.chmod(os.path.join(src_dir, victim), 0)
+m.select("Src")
+typ, data = m.copy("1:3", "Dst")
+t.eq(typ, "NO", "COPY of an unreadable message fails")
+t.ok(m.status("Dst", "(MESSAGES)")[1][0].endswith(b"(MESSAGES 0)"),
+     "and the messages copied before it are taken back")
+os.chmod(os.path.join(src_dir, victim), 0o600)
+t.eq(m.copy("1:3", "Dst")[0], "OK", "COPY succeeds once it is readable")
+m.logout()
+
 # --- UIDs across a restart and a file behind our back -------------------------
 m = starttls_login()
 m.select("INBOX")

@@ -190,33 +190,74 @@ userbase = file:%s/userbase
 imapd = Daemon([os.path.join(BIN, "imapd"), "-F", "-c", iconf], port=iport,
                log=os.path.join(d, "imapd.log"))
 top = imapd.p.pid
+
+
+def holders(sock):
+    """The live processes holding the server's end of a client socket:
+    found through /proc/net/tcp (the server-side socket's inode) and the
+    fd links of every process. Forked-ahead idle monitors (prefork) hold
+    no client socket, so they do not count."""
+    cport = sock.getsockname()[1]
+    sport_ = sock.getpeername()[1]
+    want = "0100007F:%04X" % cport
+    inode = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            x = line.split()
+            if x[1] == "0100007F:%04X" % sport_ and x[2] == want:
+                inode = x[9]
+    out = []
+    if inode is None:
+        return out
+    for e in os.listdir("/proc"):
+        if not e.isdigit():
+            continue
+        try:
+            fds = os.listdir("/proc/%s/fd" % e)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink("/proc/%s/fd/%s" % (e, fd)) == "socket:[%s]" % inode:
+                    out.append(int(e))
+                    break
+            except OSError:
+                pass
+    tab_ = proc_table(top)
+    return [p for p in out if p in tab_]
+
+
 c = Conn(iport)
 c.until(b"\r\n")
-tab = wait_for(lambda: (lambda tb: tb if len(tb) == 3 else None)(proc_table(top)), 5) \
-    or proc_table(top)
-mon = [p for p, v in tab.items() if v[0] == top]
-pre = [p for p, v in tab.items() if mon and v[0] == mon[0]]
+tab = proc_table(top)
+h = wait_for(lambda: (lambda x: x if any(tab.get(p) and tab[p][1][0] != 0 for p in x)
+                      else None)(holders(c.s)), 5) or holders(c.s)
+tab = proc_table(top)
+pre = [p for p in h if all_ids(tab[p][1], NOBODY.pw_uid)]
+mon = [p for p in h if all_ids(tab[p][1], 0)]
 t.ok(all_ids(tab[top][1], 0), "imapd daemon runs as root")
-t.ok(len(mon) == 1 and all_ids(tab[mon[0]][1], 0),
-     "before login: the connection's monitor is root (it checks passwords)")
-t.ok(len(pre) == 1 and all_ids(tab[pre[0]][1], NOBODY.pw_uid) and
-     all_ids(tab[pre[0]][2], NOBODY.pw_gid) and tab[pre[0]][3] in ([], [NOBODY.pw_gid]),
-     "before login: the protocol is spoken by a process running as nobody")
-t.eq(len(tab), 3, "before login: three processes (daemon, monitor, pre-login)")
+t.eq(sorted(tab[p][1][0] for p in h if p not in pre + mon), [],
+     "before login: the connection is held only by root and nobody processes")
+t.ok(len(pre) == 1 and all_ids(tab[pre[0]][2], NOBODY.pw_gid) and
+     tab[pre[0]][3] in ([], [NOBODY.pw_gid]),
+     "before login: the protocol is spoken by one process running as nobody")
+t.ok(len(pre) == 1 and tab[pre[0]][0] in tab and all_ids(tab[tab[pre[0]][0]][1], 0) and
+     tab[tab[pre[0]][0]][0] == top,
+     "before login: its parent, the connection's monitor, is root (it checks passwords)")
 c.send(b"a LOGIN alice alicepw\r\n")
 r = c.until(b"a ", 5)
 t.ok(b"a OK" in r, "login")
-tab = wait_for(lambda: (lambda tb: tb if len(tb) == 2 else None)(proc_table(top)), 5) \
-    or proc_table(top)
-sess = [p for p, v in tab.items() if p != top]
+sess = wait_for(lambda: (lambda x: x if len(x) == 1 else None)(holders(c.s)), 5) or \
+    holders(c.s)
+tab = proc_table(top)
 t.ok(len(sess) == 1 and all_ids(tab[sess[0]][1], UID_A) and
      all_ids(tab[sess[0]][2], UID_A) and tab[sess[0]][3] in ([], [UID_A]),
-     "after login (plain): one session process, as alice's uid/gid only (%r)" %
-     [tab[p][1:4] for p in sess])
+     "after login (plain): one process holds the connection, as alice's uid/gid only "
+     "(%r)" % [tab[p][1:4] for p in sess])
 t.ok(len(sess) == 1 and tab[sess[0]][4] == "1", "the session has no_new_privs")
 t.ok(len(sess) == 1 and not can_open(UID_A, UID_A, "/proc/%d/mem" % sess[0]),
      "another process of alice's uid cannot read the session's memory")
-t.ok(len(pre) == 1 and not can_open(NOBODY.pw_uid, NOBODY.pw_gid, "/proc/%d/mem" % top),
+t.ok(not can_open(NOBODY.pw_uid, NOBODY.pw_gid, "/proc/%d/mem" % top),
      "a process running as nobody cannot read the daemon's memory")
 for what, path in (("bob's Maildir", os.path.join(d, "home", "bob", "Maildir", "new")),
                    ("bob's message", os.path.join(d, "home", "bob", "Maildir", "new",
@@ -238,11 +279,18 @@ c.close()
 # over TLS: the pre-login process stays as the TLS proxy, as nobody
 m = imaplib.IMAP4_SSL("127.0.0.1", itport, ssl_context=ssl.create_default_context(cafile=CA))
 m.login("alice", "alicepw")
-tab = wait_for(lambda: (lambda tb: tb if len(tb) == 3 else None)(proc_table(top)), 5) \
-    or proc_table(top)
-by_uid = sorted(v[1][0] for p, v in tab.items() if p != top)
-t.eq(by_uid, sorted([NOBODY.pw_uid, UID_A]), "after login over TLS: the TLS proxy as nobody, "
-     "the session as alice")
+time.sleep(0.2)
+h = holders(m.sock)
+tab = proc_table(top)
+proxy = [p for p in h if all_ids(tab[p][1], NOBODY.pw_uid)]
+t.ok(len(proxy) == 1 and tab[proxy[0]][0] in tab and
+     all_ids(tab[tab[proxy[0]][0]][1], UID_A),
+     "after login over TLS: the TLS proxy runs as nobody, its parent the session as alice")
+# (the session may still hold the raw TCP socket it was handed: it cannot
+# read the TLS stream, and no root process may hold it)
+t.eq(sorted(set(tab[p][1][0] for p in h) - {NOBODY.pw_uid, UID_A}), [],
+     "after login over TLS: no other uid holds the connection (%r)" %
+     [tab[p][1][0] for p in h])
 m.logout()
 
 # ---- TLS policy ----

@@ -66,6 +66,10 @@ if [ -n "$ROOT" ]; then
 	check "Maildir made by the user, not root" [ "$(stat -c %u "$T/home/alice/Maildir/new")" = 5001 ]
 fi
 rm -f "$NEW"/*
+rc=$(lda_rc $C -d alice -f '' <"$T/lf.eml")
+f=$NEW/$(newest "$NEW")
+check "-f '' (a bounce) gives Return-Path: <>" [ "$(sed -n 1p "$f")" = "Return-Path: <>" ]
+rm -f "$NEW"/*
 rc=$(lda_rc $C -d alice <"$T/lf.eml")
 f=$NEW/$(newest "$NEW")
 check "LF input delivered" [ "$rc" = 0 ]
@@ -132,6 +136,15 @@ if [ -n "$ROOT" ]; then
 	rc=$(lda_rc $C -d zero <"$T/lf.eml")
 	check "user mapped to uid 0: refused with 78 (got $rc)" [ "$rc" = 78 ]
 	check "nothing made for the uid 0 user" [ ! -e "$T/home/zero" ]
+fi
+
+# --- system users (a config without [users]) -------------------------------
+: >"$T/empty.conf"
+rc=$(lda_rc -c "$T/empty.conf" -d no-such-user-here <"$T/lf.eml")
+check "system users: unknown user 67 (got $rc)" [ "$rc" = 67 ]
+if [ -n "$ROOT" ]; then
+	rc=$(lda_rc -c "$T/empty.conf" -d root <"$T/lf.eml")
+	check "system users: root refused with 78 (got $rc)" [ "$rc" = 78 ]
 fi
 
 # --- 64: usage ------------------------------------------------------------

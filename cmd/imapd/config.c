@@ -20,7 +20,7 @@ static const char *const global_keys[] = {
 	"password", "password_users", "plaintext_auth", "auth_failure_delay",
 	"max_line", "max_append", "max_literals", "idle_timeout",
 	"max_connections", "max_per_address", "max_per_user", "special_use",
-	"max_depth", NULL
+	"max_depth", "prefork", NULL
 };
 
 static int
@@ -125,6 +125,9 @@ settings_load(struct settings *cfg, const char *path, int need_tls, char *err,
 	    err, errlen) == -1 ||
 	    conf_long(c, g, "max_per_user", 1, 100000, &cfg->max_per_user,
 	    err, errlen) == -1)
+		return -1;
+	cfg->prefork = 0;
+	if (conf_long(c, g, "prefork", 0, 64, &cfg->prefork, err, errlen) == -1)
 		return -1;
 	cfg->special_use = 1;
 	if (conf_bool(c, g, "special_use", &b, err, errlen) == -1)

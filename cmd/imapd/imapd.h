@@ -43,6 +43,7 @@ struct settings {
 	long		 max_connections;
 	long		 max_per_address;
 	long		 max_per_user;
+	long		 prefork;		/* monitors forked ahead */
 	int		 special_use;		/* create Sent, Drafts, ... */
 	int		 max_depth;		/* nesting of lists */
 	struct tls_ctx	*tls;

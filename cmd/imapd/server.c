@@ -3,9 +3,9 @@
  * privilege separation.
  *
  * Started as root, each connection gets a monitor (a fork of the daemon,
- * still root; four are kept forked ahead and get their connection over a
- * socketpair, SCM_RIGHTS, so that no client waits for fork()) that forks
- * the pre-auth child: unprivileged (user= in the
+ * still root; with prefork = N, N of them are kept forked ahead, and each
+ * gets its connection over a socketpair, SCM_RIGHTS, so that no client
+ * waits for fork()) that forks the pre-auth child: unprivileged (user= in the
  * config), it speaks the protocol and TLS, and asks the monitor to check
  * credentials over a socketpair with fixed frames (struct authframe, one
  * int32 answer, then the hand-off mode). After a successful check the
@@ -609,8 +609,6 @@ count_peer(struct child *c, size_t n, const char *peer)
 	return k;
 }
 
-#define SPARES	4	/* monitors forked ahead, waiting for a connection */
-
 /*
  * Forks a spare: a monitor (with its pre-login child) that waits for the
  * daemon to hand it a connection over a socketpair, so that a client
@@ -699,7 +697,7 @@ server_run(struct settings *cfg)
 		}
 		if (cfg->max_connections < 1)
 			cfg->max_connections = 1;
-		nkids = (size_t)cfg->max_connections + SPARES;
+		nkids = (size_t)cfg->max_connections + (size_t)cfg->prefork;
 	}
 	for (i = 0; i < cfg->nlisten + cfg->nlisten_tls; i++) {
 		int t = i >= cfg->nlisten;
@@ -749,7 +747,7 @@ server_run(struct settings *cfg)
 
 			for (size_t k = 0; k < nkids; k++)
 				idle += kids[k].pid > 0 && kids[k].idle;
-			while (idle < SPARES && live < nkids &&
+			while (idle < (size_t)cfg->prefork && live < nkids &&
 			    spawn_spare(cfg, pfd, nfd, kids, nkids, &live) < nkids)
 				idle++;
 		}

@@ -164,7 +164,7 @@ def start_imapd(d, port):
     with open(conf, "w") as f:
         f.write("listen = 127.0.0.1:%d\nuser = nobody\npassword = pw\n"
                 "plaintext_auth = yes\nauth_failure_delay = 0\nspecial_use = no\n"
-                "max_per_address = 1000\nmax_connections = 2000\n"
+                "max_per_address = 1000\nmax_connections = 2000\nprefork = 4\n"
                 "[users]\nuserbase = { bench = \"%d:%d:%s/home/bench\" }\n"
                 % (port, UID, UID, d))
     return Server("imapd", [os.path.join(BIN, "imapd"), "-F", "-c", conf], port,

@@ -1633,6 +1633,39 @@ add_crlf(struct buf *out, const char *d, size_t n, int *prev_cr)
 	return 0;
 }
 
+/*
+ * Reads the whole file turning every LF into CRLF, CR or not before it:
+ * the rule of W= in the names lda writes (S + one byte per LF), which
+ * tells a "\r\r\n" sent to lda (stored "\r\n") from a plain line end.
+ */
+static int
+read_crlf_always(const char *path, struct buf *out)
+{
+	char	b[16384];
+	ssize_t	n;
+	int	fd;
+
+	buf_reset(out);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	while ((n = read(fd, b, sizeof(b))) > 0) {
+		for (ssize_t i = 0, j = 0; i <= n; i++) {
+			if (i < n && b[i] != '\n')
+				continue;
+			if (buf_add(out, b + j, (size_t)(i - j)) == -1 ||
+			    (i < n && buf_add(out, "\r\n", 2) == -1)) {
+				close(fd);
+				return -1;
+			}
+			j = i + 1;
+		}
+	}
+	close(fd);
+	if (out->data == NULL && buf_adds(out, "") == -1)
+		return -1;
+	return n < 0 ? -1 : 0;
+}
+
 int
 mbox_read(struct mailbox *mb, struct mmsg *m, int header_only, struct buf *out)
 {
@@ -1700,7 +1733,29 @@ mbox_read(struct mailbox *mb, struct mmsg *m, int header_only, struct buf *out)
 	close(fd);
 	if (out->data == NULL && buf_adds(out, "") == -1)
 		return -1;
-	return n < 0 ? -1 : 0;
+	if (n < 0)
+		return -1;
+	/*
+	 * RFC822.SIZE must be what BODY[] sends. When W= of the name says
+	 * otherwise, the file keeps a CR before some LF (lda stores a sent
+	 * "\r\r\n" as "\r\n"): send it as W= counts it. If that does not
+	 * match either, W= is wrong; the size becomes the real one.
+	 */
+	if (!header_only && m->vsize != UINT64_MAX && out->len != m->vsize) {
+		struct buf alt;
+
+		buf_init(&alt, 0);
+		if (read_crlf_always(path, &alt) == 0 && alt.len == m->vsize) {
+			buf_free(out);
+			*out = alt;
+			return 0;
+		}
+		buf_free(&alt);
+		log_warnx("%s: W=%llu in the name but %zu bytes", path,
+		    (unsigned long long)m->vsize, out->len);
+		m->vsize = out->len;
+	}
+	return 0;
 }
 
 /* ---- the header cache ---------------------------------------------------- */

@@ -582,6 +582,21 @@ while True:
 t.ok(x.startswith(b"c OK"), "DONE ends IDLE")
 s.close()
 
+# --- lda's W= counts every LF: a CR kept before one (a "\r\r\n" sent to lda)
+disk = b"Subject: cr\n\nline\r\nend\n"
+name = "1750000000.M9P9.test,S=%d,W=%d:2,S" % (len(disk), len(disk) + disk.count(b"\n"))
+with open(os.path.join(d, "alice/Maildir/cur", name), "wb") as g:
+    g.write(disk)
+if root:
+    os.chown(os.path.join(d, "alice/Maildir/cur", name), UID_A, UID_A)
+m = starttls_login()
+m.select("INBOX")
+typ, data = m.uid("SEARCH", "HEADER", "Subject", "cr")
+typ, data = m.uid("FETCH", data[0].split()[-1].decode(), "(RFC822.SIZE BODY.PEEK[])")
+t.eq(int(re.search(rb"RFC822.SIZE (\d+)", data[0][0]).group(1)), len(data[0][1]),
+     "RFC822.SIZE from lda's W= equals what BODY[] sends, CR before LF included")
+m.logout()
+
 # --- a COPY that fails leaves the target as it was (RFC 3501 6.4.7) -----------
 m = starttls_login()
 m.create("Src")

@@ -10,6 +10,10 @@ vg = shutil.which("valgrind")
 if vg is None:
     print("ok - skipped: valgrind is not installed")
     sys.exit(0)
+with open(os.path.join(BIN, "lda"), "rb") as f:
+    if b"__asan_init" in f.read():
+        print("ok - skipped: a sanitizer build (valgrind cannot run ASan binaries)")
+        sys.exit(0)
 d = scratch("valgrind.")
 uid = 5005 if ROOT else os.getuid()
 home = os.path.join(d, "carol")

@@ -111,10 +111,11 @@ t.eq(sorted(tok for tok in acked if not counts.get(tok)), [],
 # when the kill came is made again after the restart: at least once, not
 # exactly once (see docs/hardening.md). The duplicates are bounded by the
 # deliveries in flight at each kill (max_deliveries, 16 by default).
-dups = sorted(tok for tok, c in counts.items() if c > 1)
-t.ok(len(dups) <= ITER * 16 and all(counts[x] == 2 for x in dups),
-     "duplicates only from deliveries in flight at a kill (%d after %d kills)"
-     % (len(dups), ITER))
+# (a message can be caught by two kills in a row: each extra copy is one
+# delivery in flight at one kill)
+extra = sum(c - 1 for c in counts.values() if c > 1)
+t.ok(extra <= ITER * 16, "duplicates only from deliveries in flight at a kill "
+     "(%d extra copies after %d kills)" % (extra, ITER))
 t.eq(partial, [], "nothing half-written in new/ or cur/")
 t.ok(queue_empty(), "the queue drained")
 t.eq(os.listdir(os.path.join(d, "queue", "incoming")), [],

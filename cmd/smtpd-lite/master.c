@@ -7,6 +7,7 @@
  * before it lets the sessions say 250. It starts the queue runner and
  * tells it about each new message.
  */
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -81,8 +82,10 @@ mkdir_mode(const char *path, mode_t mode, uid_t uid, gid_t gid)
 }
 
 /* queue/ reachable by sessions; incoming/ writable, not readable, by them. */
+static void queue_lock(const struct config *);
+
 static void
-queue_setup(const struct config *cf)
+queue_setup(const struct config *cf, int daemon)
 {
 	char		 path[4096];
 	DIR		*d;
@@ -91,6 +94,9 @@ queue_setup(const struct config *cf)
 	mkdir_mode(cf->queue, cf->dropping ? 0711 : 0700, geteuid(), getegid());
 	str_fmt(path, sizeof(path), "%s/incoming", cf->queue);
 	mkdir_mode(path, cf->dropping ? 01733 : 0700, geteuid(), getegid());
+	if (!daemon)
+		goto msg;	/* -i: a running daemon may own incoming/ */
+	queue_lock(cf);
 	/* nothing in incoming/ was acknowledged: a session died there */
 	if ((d = opendir(path)) != NULL) {
 		while ((de = readdir(d)) != NULL)
@@ -98,8 +104,27 @@ queue_setup(const struct config *cf)
 				unlinkat(dirfd(d), de->d_name, 0);
 		closedir(d);
 	}
+msg:
 	str_fmt(path, sizeof(path), "%s/msg", cf->queue);
 	mkdir_mode(path, 0700, geteuid(), getegid());
+}
+
+/*
+ * One daemon per queue: two runners on one queue would deliver each
+ * message twice. The lock lives as long as the master (sessions and the
+ * runner inherit it; deliveries do not, it is close-on-exec).
+ */
+static void
+queue_lock(const struct config *cf)
+{
+	char	 path[4096];
+	int	 fd;
+
+	str_fmt(path, sizeof(path), "%s/lock", cf->queue);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		fatal("queue: %s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1)
+		fatalx("queue %s is in use by another smtpd-lite", cf->queue);
 }
 
 static void
@@ -396,7 +421,7 @@ master_run(struct config *cf, int inetd)
 	if (pipe2(sigpipe, O_CLOEXEC | O_NONBLOCK) == -1)
 		fatal("pipe");
 	set_signals();
-	queue_setup(cf);
+	queue_setup(cf, !inetd);
 	if (inetd) {
 		/* one session on stdin/stdout; no runner, the daemon delivers */
 		memset(&ss, 0, sizeof(ss));

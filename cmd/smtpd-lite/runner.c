@@ -371,6 +371,8 @@ finish_job(struct job *j)
 
 	j->err[j->errlen] = '\0';
 	clean_text(j->err);
+	log_debug("id=%s rcpt=<%s> delivery pid=%ld exited status=%d", m->id,
+	    m->env.dests[i].rcpt, (long)j->pid, j->status);
 	perm = smtp_code_permanent(st->code);
 	if (j->status == 0) {
 		/* logged once the mark is durable: the log never overstates */
@@ -471,6 +473,8 @@ dispatch(void)
 			jobs[njobs].errfd = errfd;
 			jobs[njobs].started = now;
 			njobs++;
+			log_debug("id=%s rcpt=<%s> delivery pid=%ld started",
+			    m->id, m->env.dests[i].rcpt, (long)pid);
 			m->state[i] = D_RUNNING;
 		}
 	}

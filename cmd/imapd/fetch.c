@@ -557,21 +557,40 @@ section_bytes(const struct fitem *it, const char *m, size_t mlen,
 	}
 }
 
+/*
+ * A literal may not hold NUL (RFC 3501 9, CHAR8), yet a stored message
+ * can (RFC 5322 obs-body, and SMTP takes it): each NUL goes out as 0x80,
+ * as Dovecot does, so sizes stay the same.
+ */
 static int
 literal(struct session *s, const char *d, size_t len)
 {
+	const char	*nul, *end = d + len;
+	size_t		 at;
+
 	if (buf_printf(&s->out, "{%zu}\r\n", len) == -1)
 		return -1;
 	if (len > 65536) {
 		/* Large bodies go straight out, not through the buffer. */
-		if (io_write(s->io, s->out.data, s->out.len) == -1 ||
-		    io_write(s->io, d, len) == -1)
+		if (io_write(s->io, s->out.data, s->out.len) == -1)
 			return -1;
 		s->bytes_out += s->out.len + len;
 		buf_reset(&s->out);
-		return 0;
+		for (; (nul = memchr(d, '\0', (size_t)(end - d))) != NULL;
+		    d = nul + 1)
+			if (io_write(s->io, d, (size_t)(nul - d)) == -1 ||
+			    io_write(s->io, "\x80", 1) == -1)
+				return -1;
+		return io_write(s->io, d, (size_t)(end - d));
 	}
-	return buf_add(&s->out, d, len);
+	at = s->out.len;
+	if (buf_add(&s->out, d, len) == -1)
+		return -1;
+	while ((nul = memchr(s->out.data + at, '\0', s->out.len - at)) != NULL) {
+		at = (size_t)(nul - s->out.data);
+		s->out.data[at] = (char)0x80;
+	}
+	return 0;
 }
 
 /* Appends a decimal number (the hot path of FETCH 1:* answers). */

@@ -4,7 +4,7 @@ server down, certificate checks, cleartext refusal, UIDVALIDITY change,
 --delete, --mark-seen-now, the state lock, a config file with ${VAR} and
 file: secrets, running as nobody without -u, daemon mode with IDLE and
 SIGTERM."""
-import os, signal, subprocess, sys, time
+import imaplib, os, signal, subprocess, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _dovecot import (BIN, Dovecot, NOBODY, T, message_ids, nobody_dir,
                       run_fetch, fetch_env, scratch, chown_tree)
@@ -31,14 +31,26 @@ def fetch(md, st, *extra, u=None, e=None):
                      + list(extra) + [u or url()], env=e or env)
 
 
-# 1. STARTTLS, exactly once across runs
+# 1. STARTTLS, exactly once across runs; a message already read on the
+# server (webmail) is fetched too, and --keep leaves the flags alone
 ids = dv.add(n=20, tag="a")
+c = imaplib.IMAP4("127.0.0.1", dv.port["imap"])
+c.login("bob", "secret")
+c.select("INBOX")
+c.store("1", "+FLAGS", "(\\Seen)")
+c.logout()
 md, st = fresh("starttls")
 r = fetch(md, st, "--starttls")
 t.eq(r.returncode, 0, "IMAP STARTTLS: exit 0")
 t.eq(r.stdout + r.stderr, "", "one shot prints nothing when all went well")
 got = message_ids(md)
 t.eq(sorted(got), sorted(ids), "IMAP STARTTLS: the 20 messages, once each")
+c = imaplib.IMAP4("127.0.0.1", dv.port["imap"])
+c.login("bob", "secret")
+c.select("INBOX", readonly=True)
+typ, seen = c.search(None, "SEEN")
+c.logout()
+t.eq(seen[0].split(), [b"1"], "--keep: flags untouched (only the one read before is \\Seen)")
 r = fetch(md, st, "--starttls")
 t.eq((r.returncode, len(message_ids(md))), (0, 20), "second run fetches nothing again")
 ids += dv.add(n=3, tag="b")

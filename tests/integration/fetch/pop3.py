@@ -49,12 +49,21 @@ md2, st2 = fresh("pop3s")
 r = fetch(md2, st2, u=url("pop3s"))
 t.ok(r.returncode == 0 and len(message_ids(md2)) == 19, "POP3S: 19 messages (%s)" % r.stderr.strip()[:200])
 
+# 2b. --mark-seen-now on an old account: nothing fetched, then only new mail
+mdm, stm = fresh("markseen")
+r = fetch(mdm, stm, "--mark-seen-now", u=url("pop3s"))
+t.ok(r.returncode == 0 and len(message_ids(mdm)) == 0 and "19 messages recorded" in r.stderr,
+     "--mark-seen-now: 19 recorded, none fetched (%s)" % r.stderr.strip()[:200])
+newone = dv.add(n=1, tag="after")
+r = fetch(mdm, stm, u=url("pop3s"))
+t.ok(r.returncode == 0 and message_ids(mdm) == newone, "then only the new message comes")
+
 # 3. cleartext refused; wrong password
 md3, st3 = fresh("plain")
 r = fetch(md3, st3)
 t.ok(r.returncode == 1 and "without TLS" in r.stderr, "POP3 password not sent in cleartext")
 r = fetch(md3, st3, "--allow-plaintext", "-v")
-t.ok(r.returncode == 0 and len(message_ids(md3)) == 19 and "PASS ****" in r.stderr
+t.ok(r.returncode == 0 and len(message_ids(md3)) == 20 and "PASS ****" in r.stderr
      and "secret" not in r.stderr, "--allow-plaintext works, -v masks PASS")
 
 # 4. kill -9 in the middle, then a rerun

@@ -393,6 +393,31 @@ config_tls(struct config *cf, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Re-reads the file tables that changed on disk (at most a stat a
+ * second each). The master calls it before each fork: a session runs
+ * as a user that may not read them, so it inherits fresh contents.
+ */
+void
+config_refresh_tables(struct config *cf)
+{
+	struct table	*t[10];
+	size_t		 i, k;
+
+	for (i = 0; i < cf->nlisteners; i++)
+		if (cf->listeners[i].auth)
+			(void)table_count(cf->listeners[i].auth);
+	for (i = 0; i < cf->nrules; i++) {
+		const struct rule *r = &cf->rules[i];
+		t[0] = r->from_table; t[1] = r->sender; t[2] = r->rcpt_domain;
+		t[3] = r->rcpt; t[4] = r->virtual; t[5] = r->alias;
+		t[6] = r->users; t[7] = r->userbase;
+		for (k = 0; k < 8; k++)
+			if (t[k])
+				(void)table_count(t[k]);
+	}
+}
+
 void
 config_free(struct config *cf)
 {

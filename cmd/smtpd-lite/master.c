@@ -275,6 +275,7 @@ new_session(struct config *cf, struct listener *l, int fd,
 		close(fd);
 		return -1;
 	}
+	config_refresh_tables(cf);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.cf = cf;
 	ctx.l = l;

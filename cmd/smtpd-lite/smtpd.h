@@ -98,6 +98,7 @@ struct config {
 /* config.c */
 int	config_load(struct config *, const char *path, char *err, size_t errlen);
 int	config_tls(struct config *, char *err, size_t errlen);
+void	config_refresh_tables(struct config *);
 void	config_free(struct config *);
 
 /* The origin of a message, for the rules. */

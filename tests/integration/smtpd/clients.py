@@ -206,3 +206,14 @@ t.ok(body_has("alice", "Subject: msmtp-lmtp") and body_has("bob", "Subject: msmt
 log = srv.log()
 t.ok("tls=TLSv1.3" in log or "tls=TLSv1.2" in log, "TLS logged")
 t.ok(" delivered" in log and "accepted id=" in log, "acceptance and delivery logged")
+
+# a passwd table changed on disk is seen by new sessions (the master
+# re-reads it before each fork: sessions cannot read it themselves)
+time.sleep(1.1)
+passwd_table(d, "newuser", "fresh pw")
+if os.geteuid() == 0:
+    os.chown(os.path.join(d, "smtp_passwd"), 0, 0)
+time.sleep(1.1)
+rc, out = swaks("-tls", "-a", "PLAIN", "-au", "newuser", "-ap", "fresh pw",
+                "--to", "alice@example.org", "--header", "Subject: new-user")
+t.ok(rc == 0 and "235 2.7.0" in out, "a user added to the passwd table can log in")

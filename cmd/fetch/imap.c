@@ -19,6 +19,7 @@
  * now as fetched.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -779,7 +780,7 @@ idle_wait(struct imap *s, int seconds)
 	char t[16];
 	struct imap_resp r;
 	time_t end = time(NULL) + seconds;
-	int woken = 0, saved = s->c.timeout_ms;
+	int woken = 0;
 
 	snprintf(t, sizeof(t), "%s", tag);
 	if (!imap_capa_has(s->caps, "IDLE")) {
@@ -800,23 +801,30 @@ idle_wait(struct imap *s, int seconds)
 
 		if (now >= end)
 			break;
-		/* wake every second to see SIGTERM and SIGHUP */
-		s->c.timeout_ms = (int)((end - now) > 1 ? 1000 : (end - now) * 1000);
-		n = io_getline(s->c.io, s->c.line, sizeof(s->c.line),
-		    s->c.timeout_ms, NULL);
-		if (n == -1 && errno == ETIMEDOUT) {
-			if (s->run->reload != NULL && *s->run->reload)
-				break;
-			continue;
+		if (s->run->reload != NULL && *s->run->reload)
+			break;
+		/*
+		 * Wait for the socket ourselves, a second at a time (to see
+		 * SIGTERM and SIGHUP), so that a read error (keepalive: the
+		 * link died) is not mistaken for "nothing yet".
+		 */
+		if (io_pending(s->c.io) == 0) {
+			struct pollfd pfd;
+			int pr;
+
+			pfd.fd = io_fd(s->c.io);
+			pfd.events = POLLIN;
+			pfd.revents = 0;
+			pr = poll(&pfd, 1, 1000);
+			if (pr == 0 || (pr == -1 && errno == EINTR))
+				continue;
 		}
-		s->c.timeout_ms = saved;
+		n = conn_getline(&s->c, s->err, sizeof(s->err));
 		if (n == -1) {
 			snprintf(s->err, sizeof(s->err), "%s: connection lost "
 			    "during IDLE", s->a->host);
 			return -1;
 		}
-		if (s->c.trace)
-			log_debug("%s: S: %.300s", s->a->name, s->c.line);
 		if (imap_resp_parse(s->c.line, &r) == 0 &&
 		    r.type == IMAP_UNTAGGED) {
 			if (r.status == ST_BYE) {
@@ -828,7 +836,6 @@ idle_wait(struct imap *s, int seconds)
 				woken = 1;
 		}
 	}
-	s->c.timeout_ms = saved;
 	if (conn_send(&s->c, 0, s->err, sizeof(s->err), "DONE") == -1 ||
 	    conn_flush(&s->c, s->err, sizeof(s->err)) == -1)
 		return -1;

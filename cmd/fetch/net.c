@@ -6,6 +6,9 @@
  */
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <netdb.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -82,8 +85,20 @@ tcp_connect(const char *host, const char *port, int ms, char *err,
 			e = errno;
 			continue;
 		}
-		if (connect_timeout(fd, ai->ai_addr, ai->ai_addrlen, ms) == 0)
+		if (connect_timeout(fd, ai->ai_addr, ai->ai_addrlen, ms) == 0) {
+			/* a link that dies silently (NAT, suspend) during a
+			 * long IDLE shows within about 90 s, not 25 min */
+			int on = 1, idle = 60, intvl = 10, cnt = 3;
+
+			(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle,
+			    sizeof(idle));
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl,
+			    sizeof(intvl));
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt,
+			    sizeof(cnt));
 			break;
+		}
 		e = errno;
 		close(fd);
 		fd = -1;

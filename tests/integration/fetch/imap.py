@@ -242,6 +242,26 @@ t.ok(wait_count(28, 20), "IDLE: a new message arrives in %.1f s" % (time.time() 
 p.send_signal(signal.SIGHUP)
 dv.add(n=1, tag="hup")
 t.ok(wait_count(29, 20), "after SIGHUP the daemon goes on fetching")
+# the server side of the IDLE connection dies: fetch reconnects (backoff 5 s)
+master = dv.proc.p.pid
+killed = 0
+for pid in os.listdir("/proc"):
+    if not pid.isdigit():
+        continue
+    try:
+        stat = open("/proc/%s/stat" % pid).read()
+        cmd = open("/proc/%s/cmdline" % pid, "rb").read()
+    except OSError:
+        continue
+    ppid = int(stat.rsplit(")", 1)[1].split()[1])
+    title = cmd.split(b"\0")[0]
+    if ppid == master and b"/imap" in title and b"login" not in title:
+        os.kill(int(pid), signal.SIGKILL)
+        killed += 1
+dv.add(n=1, tag="reconnect")
+t0 = time.time()
+t.ok(killed > 0 and wait_count(30, 30), "IDLE link killed (%d): reconnected, new mail in %.1f s"
+     % (killed, time.time() - t0))
 p.send_signal(signal.SIGTERM)
 try:
     rc = p.wait(10)
@@ -251,6 +271,8 @@ except subprocess.TimeoutExpired:
 t.eq(rc, 0, "SIGTERM: the daemon exits 0")
 err = p.stderr.read()
 t.ok("configuration re-read" in err, "SIGHUP re-read the configuration")
+t.ok("connection lost during IDLE" in err and "reconnecting in 5 s" in err,
+     "the lost link was reported and retried with a backoff")
 
 # 14. last, since Dovecot slows down logins after a failure
 e2 = dict(env, FETCH_PASSWORD="wrong")

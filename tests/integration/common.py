@@ -29,6 +29,8 @@ class T:
 
     def _exit(self):
         if self.failed:
+            # os._exit skips the other atexit handlers: stop the daemons first.
+            _kill_all()
             os._exit(1)
 
 

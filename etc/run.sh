@@ -309,8 +309,9 @@ esc() { printf '%s' "$1" | sed 's/[|&\\]/\\&/g'; }
 		*) printf '%s\n' "$line" ;;
 		esac
 	done < "$top/etc/supervisord.conf"
-} | sed -e "s|@RUN_DIR@|$(esc "$RUN_DIR")|g" -e "s|@BIN@|$(esc "$BIN")|g" |
-	put "$RUN_DIR/supervisord.conf" 644
+} | sed -e "s|@RUN_DIR@|$(esc "$RUN_DIR")|g" -e "s|@BIN@|$(esc "$BIN")|g" \
+	-e "s|@CTL_PASSWORD@|$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')|g" |
+	put "$RUN_DIR/supervisord.conf" 600
 
 # Ready-made client files.
 host=localhost

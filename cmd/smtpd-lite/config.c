@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "priv.h"
+#include "smtpc.h"
 #include "table.h"
 #include "tls.h"
 #include "smtpd.h"
@@ -29,13 +30,15 @@
 static const char *const global_keys[] = { "hostname", "user", "queue", "lda",
 	"max_message_size", "max_recipients", "max_sessions",
 	"max_sessions_per_address", "timeout", "data_timeout", "max_deliveries",
-	"retry_min", "retry_max", "queue_lifetime", "mda_timeout", NULL };
+	"retry_min", "retry_max", "queue_lifetime", "mda_timeout", "resolver",
+	NULL };
 static const char *const listener_keys[] = { "address", "port", "tls", "cert",
 	"key", "sni", "auth", "auth_required", "auth_plaintext", "tag", "lmtp",
 	"hostname", NULL };
 static const char *const rule_keys[] = { "tag", "from", "sender",
 	"rcpt_domain", "rcpt", "virtual", "alias", "users", "userbase",
-	"action", "mda", "maildir", "lmtp", "user", NULL };
+	"action", "mda", "maildir", "lmtp", "user", "relay", "secrets",
+	"cafile", "relay_tls", "mx_port", NULL };
 
 static char *
 xstrdup(const char *s)
@@ -179,6 +182,48 @@ load_runas(struct config *cf, const struct conf_section *sec, struct rule *r,
 	return 0;
 }
 
+/*
+ * relay = smtp://[label@]host[:port] | smtp+tls://... | smtps://... (a
+ * smarthost; absent: the MX hosts), secrets = TABLE (label user:password),
+ * cafile = PEM, relay_tls = no | maybe | require (to MX hosts; default
+ * maybe), mx_port = N (tests).
+ */
+static int
+load_relay(struct config *cf, const struct conf_section *sec, struct rule *r,
+    char *err, size_t errlen)
+{
+	static const char *const modes[] = { "no", "maybe", "require", NULL };
+	const struct conf_entry	*e;
+	char			 why[256];
+	long			 port = 25;
+	int			 v = 1;
+
+	if ((e = conf_entry(sec, "relay")) != NULL) {
+		if ((r->smarthost = calloc(1, sizeof(*r->smarthost))) == NULL)
+			abort();
+		if (smtpc_url_parse(e->value, r->smarthost, why,
+		    sizeof(why)) == -1)
+			return conf_error(cf->conf, e->line, err, errlen,
+			    "relay: %s", why);
+	}
+	if (open_table(cf, sec, "secrets", &r->secrets, err, errlen) == -1)
+		return -1;
+	if (r->smarthost != NULL && r->smarthost->label[0] != '\0' &&
+	    r->secrets == NULL)
+		return conf_error(cf->conf, e->line, err, errlen,
+		    "relay: a label needs secrets = TABLE");
+	if (conf_get(sec, "cafile", NULL) != NULL)
+		r->cafile = xstrdup(conf_get(sec, "cafile", NULL));
+	if (conf_enum(cf->conf, sec, "relay_tls", modes, &v, err, errlen) == -1 ||
+	    conf_long(cf->conf, sec, "mx_port", 1, 65535, &port, err,
+	    errlen) == -1)
+		return -1;
+	r->relay_tls = v == 0 ? SMTPC_TLS_NO : v == 1 ? SMTPC_TLS_MAYBE :
+	    SMTPC_TLS_STARTTLS;
+	r->mx_port = (int)port;
+	return 0;
+}
+
 static int
 load_rule(struct config *cf, const struct conf_section *sec, struct rule *r,
     char *err, size_t errlen)
@@ -248,9 +293,9 @@ load_rule(struct config *cf, const struct conf_section *sec, struct rule *r,
 		r->lmtp = xstrdup(e->value);
 		break;
 	case ACT_RELAY:
-		e = conf_entry(sec, "action");
-		return conf_error(cf->conf, e->line, err, errlen,
-		    "relay: not supported yet");
+		if (load_relay(cf, sec, r, err, errlen) == -1)
+			return -1;
+		return 0;	/* runs as the session user, see deliver.c */
 	case ACT_REJECT:
 		break;
 	}
@@ -295,6 +340,8 @@ config_load(struct config *cf, const char *path, char *err, size_t errlen)
 	cf->hostname = xstrdup(conf_get(g, "hostname", host));
 	cf->queue = xstrdup(conf_get(g, "queue", LOCALSTATEDIR "/spool/smtpd-lite"));
 	cf->lda = xstrdup(conf_get(g, "lda", BINDIR "/lda"));
+	if (conf_get(g, "resolver", NULL) != NULL)
+		cf->resolver = xstrdup(conf_get(g, "resolver", NULL));
 	cf->dropping = priv_is_root();
 	cf->user = xstrdup(conf_get(g, "user", cf->dropping ? "nobody" : ""));
 	if (cf->dropping) {

@@ -21,11 +21,15 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "buf.h"
+#include "dns.h"
 #include "io.h"
 #include "log.h"
 #include "priv.h"
 #include "smtp.h"
+#include "smtpc.h"
 #include "smtpd.h"
 
 #define LMTP_TIMEOUT	(300 * 1000)
@@ -186,6 +190,107 @@ fail:
 	_exit(exit_of(code, text));
 }
 
+/*
+ * Counts the Received: fields of the message's header (fd at off); more
+ * than MAX_RECEIVED means a loop (RFC 5321 section 6.3). Reads at most
+ * the header's first 256 KB.
+ */
+#define MAX_RECEIVED	100
+static int
+count_received(int fd, long long off)
+{
+	char	 chunk[8192], last = '\n';
+	size_t	 k, match = 0, total = 0;
+	ssize_t	 n;
+	int	 count = 0, bol = 1;
+	static const char want[] = "received:";
+
+	while (total < 256 * 1024 &&
+	    (n = pread(fd, chunk, sizeof(chunk), (off_t)(off + total))) > 0) {
+		for (k = 0; k < (size_t)n; k++) {
+			char c = chunk[k];
+			if (c == '\r')
+				continue;
+			if (c == '\n') {
+				if (last == '\n')
+					return count;	/* end of header */
+				bol = 1;
+				match = 0;
+				last = c;
+				continue;
+			}
+			if (bol && match < sizeof(want) - 1 &&
+			    (c | 0x20) == want[match]) {
+				if (++match == sizeof(want) - 1) {
+					count++;
+					bol = 0;
+				}
+			} else
+				bol = 0;
+			last = c;
+		}
+		total += (size_t)n;
+	}
+	return count;
+}
+
+/*
+ * In the child, as the session user: stdin is the queue file. The relay
+ * (lib/smtpc) says what became of the recipient; its words go to stderr
+ * for the bounce and the queue's last error.
+ */
+static void __attribute__((noreturn))
+relay_child(const struct config *cf, const struct rule *r,
+    const struct envelope *e, size_t i)
+{
+	const struct dest	*d = &e->dests[i];
+	struct dns_opts		 dopt;
+	struct smtpc_opts	 o;
+	struct smtpc_route	 route;
+	struct smtpc_result	 res;
+	struct dns		*dns;
+	struct stat		 sb;
+	const char		*rcpt[1] = { d->rcpt }, *at;
+	char			 user[256], pass[256], err[512];
+
+	memset(&dopt, 0, sizeof(dopt));
+	memset(&o, 0, sizeof(o));
+	memset(&route, 0, sizeof(route));
+	dopt.forwarder = cf->resolver;
+	o.helo = cf->hostname;
+	o.tls = r->relay_tls;
+	o.cafile = r->cafile;
+	o.timeout_ms = (int)(cf->timeout * 1000);
+	o.data_timeout_ms = (int)(cf->data_timeout * 1000);
+	route.smarthost = r->smarthost;
+	route.domain = (at = strrchr(d->rcpt, '@')) != NULL ? at + 1 : "";
+	route.port = r->mx_port;
+	if (r->smarthost != NULL && r->smarthost->label[0] != '\0') {
+		if (smtpc_credentials(r->secrets, r->smarthost->label, NULL,
+		    user, sizeof(user), pass, sizeof(pass), err,
+		    sizeof(err)) == -1)
+			die(EX_TEMPFAIL, "relay: %s", err);
+		o.auth_user = user;
+		o.auth_pass = pass;
+	}
+	if (fstat(0, &sb) == -1)
+		die(EX_TEMPFAIL, "relay: queue file: %s", strerror(errno));
+	if (count_received(0, e->body_off) > MAX_RECEIVED)
+		die(EX_UNAVAILABLE, "5.4.6 mail loop: more than %d Received "
+		    "header fields", MAX_RECEIVED);
+	if ((dns = dns_new(&dopt, err, sizeof(err))) == NULL)
+		die(EX_TEMPFAIL, "relay: %s", err);
+	smtpc_deliver(dns, &o, &route, e->sender, rcpt, 1, 0, e->body_off,
+	    (long long)(sb.st_size - e->body_off), 1, &res);
+	explicit_bzero(pass, sizeof(pass));
+	dns_free(dns);
+	if (res.status == SMTPC_OK)
+		_exit(0);
+	dprintf(2, "%s\n", res.text);
+	_exit(res.status == SMTPC_TEMP ? EX_TEMPFAIL :
+	    strstr(res.text, "5.1.1") != NULL ? EX_NOUSER : EX_UNAVAILABLE);
+}
+
 pid_t
 deliver_start(const struct config *cf, const struct envelope *e, size_t i,
     const char *msgpath, int *errfd_r, char *err, size_t errlen)
@@ -232,6 +337,7 @@ deliver_start(const struct config *cf, const struct envelope *e, size_t i,
 		argv[n++] = (char *)d->rcpt;
 		break;
 	case ACT_LMTP:
+	case ACT_RELAY:
 		break;
 	default:
 		str_fmt(err, errlen, "rule %s cannot deliver", r->name);
@@ -286,6 +392,13 @@ deliver_start(const struct config *cf, const struct envelope *e, size_t i,
 			die(EX_TEMPFAIL, "%s", perr);
 		if (r->action == ACT_LMTP)
 			lmtp_child(r, e, i);
+		if (r->action == ACT_RELAY) {
+			/* it reads what remote servers send: never as root */
+			if (priv_is_root() && priv_drop(cf->uid, cf->gid, perr,
+			    sizeof(perr)) == -1)
+				die(EX_TEMPFAIL, "%s", perr);
+			relay_child(cf, r, e, i);
+		}
 		if (chdir("/") == -1)
 			_exit(EX_OSERR);
 		execve(argv[0], argv, envp);

@@ -12,6 +12,7 @@
 #include "smtp.h"
 
 struct conf;
+struct smtpc_url;
 struct table;
 struct tls_ctx;
 
@@ -62,6 +63,12 @@ struct rule {
 	int			 argc;
 	char			*maildir;	/* template */
 	char			*lmtp;		/* host:port or /socket */
+	/* relay: a smarthost (NULL: the recipients' MX hosts) */
+	struct smtpc_url	*smarthost;
+	struct table		*secrets;	/* label -> user:password */
+	char			*cafile;	/* for verified TLS */
+	int			 relay_tls;	/* enum smtpc_tls for MX hosts */
+	int			 mx_port;	/* 25; other ports for tests */
 	int			 setid;
 	uid_t			 uid;
 	gid_t			 gid;
@@ -78,6 +85,7 @@ struct config {
 	int			 dropping;	/* started as root */
 	char			*queue;		/* queue directory */
 	char			*lda;		/* for maildir actions */
+	char			*resolver;	/* DNS forwarder, or NULL */
 	unsigned long long	 max_size;
 	long			 max_rcpt;
 	long			 max_sessions;

@@ -51,6 +51,7 @@ struct io {
 	int		 werr;		/* sticky write error (errno) */
 	int		 eof;
 	int		 discarding;	/* in a line too long, until its LF */
+	int		 discard_cr;	/* the last byte it dropped was CR */
 	struct tls_conn	*tls;
 };
 
@@ -282,19 +283,29 @@ rbuf_grow(struct io *io, size_t need)
  * the tail of a long line is never taken for a line of its own.
  */
 static long
-discard_line(struct io *io, long deadline)
+discard_line(struct io *io, long deadline, int *crlf_r)
 {
-	char	*lf;
+	char	*lf, *start;
 
+	if (!io->discarding)
+		io->discard_cr = 0;
 	io->discarding = 1;
 	for (;;) {
-		lf = memchr(io->rbuf + io->rpos, '\n', io->rlen);
+		start = io->rbuf + io->rpos;
+		lf = memchr(start, '\n', io->rlen);
 		if (lf != NULL) {
-			consume(io, (size_t)(lf - (io->rbuf + io->rpos)) + 1);
+			/* Whether the dropped line ended in CRLF: SMTP needs
+			 * it to see the end of data after a long line. */
+			if (crlf_r != NULL)
+				*crlf_r = lf > start ? lf[-1] == '\r' :
+				    io->discard_cr;
+			consume(io, (size_t)(lf - start) + 1);
 			io->discarding = 0;
 			errno = EMSGSIZE;
 			return -1;
 		}
+		if (io->rlen > 0)
+			io->discard_cr = start[io->rlen - 1] == '\r';
 		consume(io, io->rlen);
 		if (fill(io, deadline) == -1)
 			return -1;
@@ -314,7 +325,7 @@ io_getline(struct io *io, char *buf, size_t size, int timeout_ms, int *crlf_r)
 		return -1;
 	}
 	if (io->discarding)
-		return discard_line(io, deadline);
+		return discard_line(io, deadline, crlf_r);
 	/* A line of size-1 bytes, its CR and LF: more without LF is too long. */
 	max = size + 1;
 	for (;;) {
@@ -324,7 +335,7 @@ io_getline(struct io *io, char *buf, size_t size, int timeout_ms, int *crlf_r)
 			break;
 		scanned = io->rlen;
 		if (io->rlen >= max)
-			return discard_line(io, deadline);
+			return discard_line(io, deadline, crlf_r);
 		if (io->rpos + io->rlen >= io->rcap &&
 		    rbuf_grow(io, max < io->rcap ? io->rcap : max + 1) == -1)
 			return -1;
@@ -337,6 +348,8 @@ io_getline(struct io *io, char *buf, size_t size, int timeout_ms, int *crlf_r)
 	if (crlf)
 		len--;
 	if (len > size - 1) {
+		if (crlf_r != NULL)
+			*crlf_r = crlf;
 		errno = EMSGSIZE;
 		return -1;
 	}

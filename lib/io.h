@@ -33,7 +33,8 @@ void	io_free(struct io *, int close_fds);
  * line end, NUL-terminated. Returns its length; *crlf_r (may be NULL) is
  * 1 when it ended in CRLF. -1 with errno: ETIMEDOUT, ECONNRESET on EOF,
  * EMSGSIZE when the line is longer than size-1 (the rest of the line is
- * read and discarded, so the session can answer and go on).
+ * read and discarded, so the session can answer and go on; *crlf_r then
+ * says whether the dropped line ended in CRLF).
  */
 long	io_getline(struct io *, char *buf, size_t size, int timeout_ms, int *crlf_r);
 /* Reads exactly n bytes (literals, DATA). 0, or -1 with errno. */

@@ -1088,6 +1088,9 @@ smtp_session_line(struct smtp_session *s, const char *line, size_t len,
 	if (s->state == SMTP_S_DATA) {
 		if (toolong) {
 			smtp_data_longline(&s->data);
+			/* its own end counts for the next line's "." (the
+			 * message is refused all the same) */
+			s->data.prev_crlf = crlf;
 			return SMTP_CONTINUE;
 		}
 		if (smtp_data_line(&s->data, line, len, crlf, &s->body) == 1)

@@ -229,7 +229,8 @@ void	smtp_session_free(struct smtp_session *);
 /*
  * One input line without its line end; crlf as for smtp_data_line.
  * toolong: the line was longer than the caller's buffer and was dropped
- * (line is then ignored). Returns what to do next.
+ * (line is then ignored; crlf still says how it ended, as io_getline
+ * reports it). Returns what to do next.
  */
 enum smtp_action smtp_session_line(struct smtp_session *, const char *line,
 	    size_t len, int crlf, int toolong);

@@ -199,8 +199,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ends = count_ends(in, left);
 	while (left > 0 && !closed) {
 		max = smtp_session_in_data(&s) ? 65536 : 1000;
-		lf = memchr(in, '\n', left);
-		len = lf ? (size_t)(lf - in) : left;
+		/* an unfinished last line is never delivered (io_getline
+		 * gives ECONNRESET at EOF) */
+		if ((lf = memchr(in, '\n', left)) == NULL)
+			break;
+		len = (size_t)(lf - in);
 		crlf = len > 0 && in[len - 1] == '\r';
 		toolong = (len - (size_t)crlf) > max;
 		/* io_getline NUL-terminates the line: so does this copy */
@@ -216,8 +219,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			closed = 1;
 		else if (act == SMTP_STARTTLS)
 			smtp_session_tls(&s);
-		if (lf == NULL)
-			break;
 		in += len + 1;
 		left -= len + 1;
 	}

@@ -34,7 +34,7 @@ static const char *const global_keys[] = { "hostname", "user", "queue", "lda",
 	NULL };
 static const char *const listener_keys[] = { "address", "port", "tls", "cert",
 	"key", "sni", "auth", "auth_required", "auth_plaintext", "tag", "lmtp",
-	"hostname", NULL };
+	"hostname", "senders", NULL };
 static const char *const rule_keys[] = { "tag", "from", "sender",
 	"rcpt_domain", "rcpt", "virtual", "alias", "users", "userbase",
 	"action", "mda", "maildir", "lmtp", "user", "relay", "secrets",
@@ -133,6 +133,12 @@ load_listener(struct config *cf, const struct conf_section *sec,
 		    "[listener %s]: tls needs cert and key", l->name);
 	if ((r = open_table(cf, sec, "auth", &l->auth, err, errlen)) == -1)
 		return -1;
+	/* user -> the MAIL FROM addresses (or @domain) it may use */
+	if (open_table(cf, sec, "senders", &l->senders, err, errlen) == -1)
+		return -1;
+	if (l->senders != NULL && l->auth == NULL)
+		return conf_error(cf->conf, sec->line, err, errlen,
+		    "[listener %s]: senders needs auth", l->name);
 	v = l->auth != NULL;
 	if (conf_bool(cf->conf, sec, "auth_required", &v, err, errlen) == -1)
 		return -1;
@@ -454,6 +460,9 @@ config_refresh_tables(struct config *cf)
 	for (i = 0; i < cf->nlisteners; i++)
 		if (cf->listeners[i].auth)
 			(void)table_count(cf->listeners[i].auth);
+	for (i = 0; i < cf->nlisteners; i++)
+		if (cf->listeners[i].senders)
+			(void)table_count(cf->listeners[i].senders);
 	for (i = 0; i < cf->nrules; i++) {
 		const struct rule *r = &cf->rules[i];
 		t[0] = r->from_table; t[1] = r->sender; t[2] = r->rcpt_domain;

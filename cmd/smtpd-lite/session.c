@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "passwd.h"
 #include "smtp.h"
 #include "smtpd.h"
+#include "table.h"
 
 #define CMD_LINE_MAX	1000		/* without CRLF: lenient by 2 */
 #define DATA_LINE_MAX	65536
@@ -57,14 +59,60 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/*
+ * senders = TABLE on the listener: an authenticated user may only send
+ * as the addresses its entry lists (comma or space separated; "@domain"
+ * allows the whole domain; domains compared without case). 1 allowed,
+ * 0 not, -1 the table failed.
+ */
+static int
+sender_allowed(struct table *t, const char *user, const char *addr)
+{
+	char		 val[4096], *p, *tok, *save = NULL;
+	const char	*at = strrchr(addr, '@');
+	size_t		 llen;
+	int		 r;
+
+	if ((r = table_lookup(t, user, val, sizeof(val))) != 1)
+		return r == 0 ? 0 : -1;
+	llen = at != NULL ? (size_t)(at - addr) : strlen(addr);
+	for (p = val; (tok = strtok_r(p, ", \t", &save)) != NULL; p = NULL) {
+		const char *tat = strrchr(tok, '@');
+		if (tat == NULL || at == NULL)
+			continue;
+		if (tat == tok) {
+			if (strcasecmp(tok + 1, at + 1) == 0)
+				return 1;
+		} else if ((size_t)(tat - tok) == llen &&
+		    strncmp(tok, addr, llen) == 0 &&
+		    strcasecmp(tat + 1, at + 1) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int
 h_mail(void *arg, struct smtp_session *s, const char *addr, struct buf *out)
 {
 	struct sess	*x = arg;
+	struct table	*t = x->ctx->l->senders;
+	int		 r;
 
-	(void)s; (void)addr; (void)out;
 	x->ndests = 0;		/* a new transaction */
-	return 1;
+	if (t == NULL || s->user[0] == '\0')
+		return 1;
+	if ((r = sender_allowed(t, s->user, addr)) == 1)
+		return 1;
+	if (r == -1) {
+		log_warnx("session=%s senders table %s: lookup failed",
+		    x->ctx->client, table_spec(t));
+		smtp_reply(out, 451, "4.3.0", "sender check failed, try later");
+		return -1;
+	}
+	log_info("session=%s user=%s refused from=<%s>: not among its senders",
+	    x->ctx->client, s->user, addr);
+	smtp_reply(out, 553, "5.7.1", "%s may not send as <%s>", s->user, addr);
+	return 0;
 }
 
 static int

@@ -30,6 +30,7 @@ struct listener {
 	enum tls_mode		 tls;
 	struct tls_ctx		*tlsctx;
 	struct table		*auth;		/* passwd table or NULL */
+	struct table		*senders;	/* user -> allowed senders */
 	int			 auth_required;
 	int			 auth_plaintext;
 	char			*tag;		/* or NULL */

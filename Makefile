@@ -56,6 +56,8 @@ $(LIBMAIL): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJ)
 
+# Objects are not intermediates to delete: keep them so a rebuild is incremental.
+.SECONDARY:
 .SECONDEXPANSION:
 $(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard cmd/$$*/*.c)))) $(LIBMAIL)
 	@mkdir -p $(dir $@)

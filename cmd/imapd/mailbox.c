@@ -1457,8 +1457,14 @@ mbox_open(struct mailbox *mb, const char *root, const char *name, int readonly,
 	if (snap_load(mb, select) == 1)
 		return 0;
 	if (sync_index(mb, select, NULL) == -1) {
-		str_fmt(err, errlen, "[SERVERBUG] cannot read the mailbox: %s",
-		    strerror(errno));
+		/* EAGAIN: another process holds the uidlist lock (or a
+		 * dead one did, until it is stale): RFC 5530 INUSE. */
+		if (errno == EAGAIN)
+			str_fmt(err, errlen, "[INUSE] the mailbox is locked, "
+			    "try again later");
+		else
+			str_fmt(err, errlen, "[SERVERBUG] cannot read the "
+			    "mailbox: %s", strerror(errno));
 		log_warn("%s: mailbox sync", mb->path);
 		mbox_close(mb);
 		return -1;

@@ -390,8 +390,14 @@ deliver_start(const struct config *cf, const struct envelope *e, size_t i,
 		if (r->setid && priv_is_root() &&
 		    priv_drop(r->uid, r->gid, perr, sizeof(perr)) == -1)
 			die(EX_TEMPFAIL, "%s", perr);
-		if (r->action == ACT_LMTP)
+		if (r->action == ACT_LMTP) {
+			/* it reads what the LMTP server sends: never as
+			 * root (a rule without user = runs it as user =) */
+			if (!r->setid && priv_is_root() && priv_drop(cf->uid,
+			    cf->gid, perr, sizeof(perr)) == -1)
+				die(EX_TEMPFAIL, "%s", perr);
 			lmtp_child(r, e, i);
+		}
 		if (r->action == ACT_RELAY) {
 			/* it reads what remote servers send: never as root */
 			if (priv_is_root() && priv_drop(cf->uid, cf->gid, perr,

@@ -76,6 +76,66 @@ def all_ids(uids, v):
 
 
 # ---- smtpd-lite ----
+# An LMTP server that notes the uid of the process that connects to it
+# (found through /proc/net/tcp and the fd links).
+import threading
+LPORT = free_port()
+lmtp_uids = []
+
+
+def peer_uid(conn):
+    cport = conn.getpeername()[1]
+    inode = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            x = line.split()
+            if x[1] == "0100007F:%04X" % cport and x[2] == "0100007F:%04X" % LPORT:
+                inode = x[9]
+    for e in os.listdir("/proc"):
+        if not e.isdigit():
+            continue
+        try:
+            for fd in os.listdir("/proc/%s/fd" % e):
+                if os.readlink("/proc/%s/fd/%s" % (e, fd)) == "socket:[%s]" % inode:
+                    return ids(int(e))[0][0]
+        except OSError:
+            pass
+    return None
+
+
+def lmtp_server(ls):
+    while True:
+        try:
+            conn, _ = ls.accept()
+        except OSError:
+            return
+        lmtp_uids.append(peer_uid(conn))
+        f = conn.makefile("rb")
+        conn.sendall(b"220 lmtp.test LMTP\r\n")
+        indata = False
+        for line in f:
+            if indata:
+                if line == b".\r\n":
+                    indata = False
+                    conn.sendall(b"250 2.0.0 ok\r\n")
+                continue
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                indata = True
+                conn.sendall(b"354 go\r\n")
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                break
+            else:
+                conn.sendall(b"250 ok\r\n")
+        conn.close()
+
+
+lsock = socket.socket()
+lsock.bind(("127.0.0.1", LPORT))
+lsock.listen(5)
+threading.Thread(target=lmtp_server, args=(lsock,), daemon=True).start()
+
 port, sport = free_port(), free_port()
 sconf = os.path.join(d, "smtpd.conf")
 with open(sconf, "w") as f:
@@ -101,7 +161,12 @@ users = alice, bob
 action = mda
 mda = %(lda)s -c %(d)s/lda.conf -d %%{rcpt.user}
 user = %(uid)d:%(uid)d
+[rule lmtp-nouser]
+rcpt_domain = lmtp.test
+action = lmtp
+lmtp = 127.0.0.1:%(lport)d
 """ % {"d": d, "lda": os.path.join(BIN, "lda"), "port": port, "sport": sport,
+       "lport": LPORT,
        "crt": CRT, "key": KEY, "pw": PASSWD, "uid": UID_A})
 with open(os.path.join(d, "lda.conf"), "w") as f:
     f.write("[users]\nuserbase = file:%s/userbase\n" % d)
@@ -170,6 +235,12 @@ newdir = os.path.join(d, "home", "alice", "Maildir", "new")
 t.ok(wait_for(lambda: os.listdir(newdir), 15), "message delivered")
 t.ok(all(os.stat(os.path.join(newdir, n)).st_uid == UID_A for n in os.listdir(newdir)),
      "delivered message owned by the mail user, not root")
+# an LMTP delivery of a rule without user = : the client is never root
+s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+s.sendmail("x@client.test", ["carol@lmtp.test"], "Subject: l\r\n\r\nx\r\n")
+s.quit()
+t.ok(wait_for(lambda: lmtp_uids, 15) and lmtp_uids[0] == NOBODY.pw_uid,
+     "an LMTP rule without user = delivers as nobody, not root (%r)" % lmtp_uids)
 smtpd.stop()
 
 # ---- imapd ----

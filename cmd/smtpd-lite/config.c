@@ -31,7 +31,7 @@ static const char *const global_keys[] = { "hostname", "user", "queue", "lda",
 	"max_message_size", "max_recipients", "max_sessions",
 	"max_sessions_per_address", "timeout", "data_timeout", "max_deliveries",
 	"retry_min", "retry_max", "queue_lifetime", "mda_timeout", "resolver",
-	NULL };
+	"control", "submit", NULL };
 static const char *const listener_keys[] = { "address", "port", "tls", "cert",
 	"key", "sni", "auth", "auth_required", "auth_plaintext", "tag", "lmtp",
 	"hostname", "senders", NULL };
@@ -346,6 +346,16 @@ config_load(struct config *cf, const char *path, char *err, size_t errlen)
 	cf->hostname = xstrdup(conf_get(g, "hostname", host));
 	cf->queue = xstrdup(conf_get(g, "queue", LOCALSTATEDIR "/spool/smtpd-lite"));
 	cf->lda = xstrdup(conf_get(g, "lda", BINDIR "/lda"));
+	/* mailctl(8): the admin socket and the local submission socket */
+	{
+		char	 def[4096];
+
+		str_fmt(def, sizeof(def), "%s/control.sock", cf->queue);
+		cf->control = xstrdup(conf_get(g, "control", def));
+		str_fmt(def, sizeof(def), "%s/submit.sock", cf->queue);
+		cf->submit = xstrdup(conf_get(g, "submit", def));
+	}
+	cf->control_fd = -1;
 	if (conf_get(g, "resolver", NULL) != NULL)
 		cf->resolver = xstrdup(conf_get(g, "resolver", NULL));
 	cf->dropping = priv_is_root();

@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <dirent.h>
 #include <errno.h>
@@ -40,6 +41,7 @@ static int		 sigpipe[2] = { -1, -1 };
 static volatile sig_atomic_t quit;
 static pid_t		 runner_pid = -1;
 static int		 runner_fd = -1;
+static struct listener	 submit_l = { .fd = -1 };	/* sendmail's socket */
 
 static void
 on_signal(int sig)
@@ -65,6 +67,8 @@ set_signals(void)
 	sigaction(SIGCHLD, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);	/* mailctl: log verbose, trace smtp */
+	sigaction(SIGUSR2, &sa, NULL);	/* mailctl: log brief */
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
@@ -125,6 +129,54 @@ queue_lock(const struct config *cf)
 		fatal("queue: %s", path);
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1)
 		fatalx("queue %s is in use by another smtpd-lite", cf->queue);
+}
+
+/*
+ * A unix socket for mailctl (mode 0600: the daemon's owner) or for
+ * sendmail (0666: any local user, as sendmail(8) is). The queue lock is
+ * held, so a stale socket left by a dead daemon can go.
+ */
+static int
+unix_listen(const char *path, mode_t mode)
+{
+	struct sockaddr_un	 sun;
+	mode_t			 old;
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (str_lcpy(sun.sun_path, path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path))
+		fatalx("socket %s: path too long", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		fatal("socket %s", path);
+	if (unlink(path) == -1 && errno != ENOENT)
+		fatal("socket %s: unlink", path);
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(old);
+		fatal("socket %s: bind", path);
+	}
+	umask(old);
+	if (chmod(path, mode) == -1 || listen(fd, 128) == -1)
+		fatal("socket %s", path);
+	log_info("listening socket=%s mode=%03o", path, (unsigned)mode);
+	return fd;
+}
+
+static void
+bind_local(struct config *cf)
+{
+	if (cf->control[0] != '\0')
+		cf->control_fd = unix_listen(cf->control, 0600);
+	if (cf->submit[0] != '\0') {
+		submit_l.name = "submit";
+		submit_l.address = "local";
+		submit_l.port = cf->submit;
+		submit_l.tls = TLS_NONE;
+		submit_l.fd = unix_listen(cf->submit, 0666);
+	}
 }
 
 static void
@@ -216,6 +268,10 @@ child_session(struct config *cf, struct session_ctx *ctx)
 	close(sigpipe[1]);
 	if (runner_fd != -1)
 		close(runner_fd);
+	if (cf->control_fd != -1)
+		close(cf->control_fd);
+	if (submit_l.fd != -1)
+		close(submit_l.fd);
 	if (priv_drop(cf->uid, cf->gid, err, sizeof(err)) == -1)
 		fatalx("session: %s", err);
 	session_run(ctx);
@@ -240,6 +296,8 @@ spawn_runner(struct config *cf)
 				close(cf->listeners[i].fd);
 		close(sigpipe[0]);
 		close(sigpipe[1]);
+		if (submit_l.fd != -1)
+			close(submit_l.fd);
 		runner_run(cf, p[0]);
 	}
 	close(p[0]);
@@ -260,6 +318,15 @@ new_session(struct config *cf, struct listener *l, int fd,
 	static const char busy[] = "421 4.7.0 too many sessions, try later\r\n";
 
 	addr_string(ss, sslen, addr, sizeof(addr), &local);
+	if (ss->ss_family == AF_UNIX) {
+		struct ucred	 uc;
+		socklen_t	 ul = sizeof(uc);
+
+		/* sendmail: who is submitting (limits and Received: per uid) */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0)
+			str_fmt(addr, sizeof(addr), "local uid=%u",
+			    (unsigned)uc.uid);
+	}
 	for (i = 0; i < nkids; i++)
 		if (strcmp(kids[i].addr, addr) == 0)
 			same++;
@@ -306,6 +373,11 @@ new_session(struct config *cf, struct listener *l, int fd,
 		kids = k;
 	}
 	k = &kids[nkids++];
+	if (runner_fd != -1) {
+		/* counted by the runner for mailctl show stats */
+		static const char rec[ID_LEN] = "SSSSSSSSSSSSSSSSSSSSSSSS";
+		(void)!write(runner_fd, rec, ID_LEN);
+	}
 	k->pid = pid;
 	k->ctl = sp[0];
 	str_lcpy(k->addr, addr, sizeof(k->addr));
@@ -467,11 +539,13 @@ master_run(struct config *cf, int inetd)
 		}
 	} else {
 		bind_listeners(cf);
+		bind_local(cf);
 		spawn_runner(cf);
 	}
 
 	while (!quit) {
-		npfd = 1 + (inetd ? 0 : cf->nlisteners) + nkids;
+		npfd = 1 + (inetd ? 0 : cf->nlisteners) + nkids +
+		    (submit_l.fd != -1 ? 1 : 0);
 		free(pfd);
 		if ((pfd = calloc(npfd, sizeof(*pfd))) == NULL)
 			fatal("calloc");
@@ -487,6 +561,10 @@ master_run(struct config *cf, int inetd)
 			pfd[n].fd = kids[i].ctl;
 			pfd[n].events = POLLIN;
 		}
+		if (submit_l.fd != -1) {
+			pfd[n].fd = submit_l.fd;
+			pfd[n++].events = POLLIN;
+		}
 		if (poll(pfd, npfd, -1) == -1) {
 			if (errno == EINTR)
 				continue;
@@ -494,7 +572,11 @@ master_run(struct config *cf, int inetd)
 		}
 		if (pfd[0].revents & POLLIN) {
 			while (read(sigpipe[0], &c, 1) == 1)
-				;
+				if (c == SIGUSR1 || c == SIGUSR2) {
+					log_setverbose(c == SIGUSR1);
+					log_info("log %s (mailctl)",
+					    c == SIGUSR1 ? "verbose" : "brief");
+				}
 			reap(cf);
 			if (inetd && nkids == 0)
 				break;
@@ -515,6 +597,15 @@ master_run(struct config *cf, int inetd)
 				new_session(cf, &cf->listeners[i], fd, &ss, sslen);
 			}
 		}
+		if (submit_l.fd != -1 && (pfd[npfd - 1].revents & POLLIN))
+			for (n = 0; n < 64; n++) {
+				sslen = sizeof(ss);
+				fd = accept4(submit_l.fd, (struct sockaddr *)&ss,
+				    &sslen, SOCK_CLOEXEC);
+				if (fd == -1)
+					break;
+				new_session(cf, &submit_l, fd, &ss, sslen);
+			}
 	}
 	free(pfd);
 	shutdown_all();

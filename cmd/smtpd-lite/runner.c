@@ -6,6 +6,7 @@
  * lifetime; a permanent one becomes a bounce (RFC 3464) to the sender,
  * never to the null sender. On start it takes every message in msg/.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <dirent.h>
@@ -37,6 +38,7 @@ struct rmsg {
 	unsigned char	*state;
 	int		*attempts;
 	time_t		*next;
+	char		**lasterr;	/* per dest: the last failure, or NULL */
 	size_t		 left;		/* destinations not done */
 	struct rmsg	*prev, *nextm;	/* arrival order */
 	struct rmsg	*hnext;		/* hash chain */
@@ -64,6 +66,10 @@ static int		 need_sync;	/* marks made, directory not synced */
 static char		 pending[256][160];	/* "delivered" lines after sync */
 static size_t		 npending;
 static volatile sig_atomic_t stop;
+/* mailctl: pause, and the figures of show stats */
+static int		 paused;
+static time_t		 started_at;
+static unsigned long long st_sessions, st_accepted, st_delivered, st_bounced;
 
 static void
 on_sig(int sig)
@@ -116,6 +122,10 @@ forget(struct rmsg *m)
 		m->nextm->prev = m->prev;
 	else
 		tail = m->prev;
+	if (m->lasterr != NULL)
+		for (size_t i = 0; i < m->env.ndests; i++)
+			free(m->lasterr[i]);
+	free(m->lasterr);
 	queue_envelope_free(&m->env);
 	free(m->state);
 	free(m->attempts);
@@ -144,7 +154,9 @@ add(const char *id)
 	m->state = calloc(m->env.ndests, 1);
 	m->attempts = calloc(m->env.ndests, sizeof(int));
 	m->next = calloc(m->env.ndests, sizeof(time_t));
-	if (!m->state || !m->attempts || !m->next) {
+	m->lasterr = calloc(m->env.ndests, sizeof(char *));
+	if (!m->state || !m->attempts || !m->next || !m->lasterr) {
+		free(m->lasterr);
 		free(m->state);
 		free(m->attempts);
 		free(m->next);
@@ -377,6 +389,7 @@ finish_job(struct job *j)
 	if (j->status == 0) {
 		/* logged once the mark is durable: the log never overstates */
 		mark_done(m, i);
+		st_delivered++;
 		if (npending < sizeof(pending) / sizeof(pending[0]))
 			str_fmt(pending[npending++], sizeof(pending[0]),
 			    "id=%s rcpt=<%.80s> rule=%.20s delivered", m->id,
@@ -390,6 +403,9 @@ finish_job(struct job *j)
 			delay = cf->retry_max;
 		m->next[i] = now + delay;
 		m->state[i] = D_PENDING;
+		free(m->lasterr[i]);
+		m->lasterr[i] = strdup(j->err[0] ? j->err :
+		    proc_exitname(j->status));
 		log_info("id=%s rcpt=<%s> rule=%s deferred status=%s attempt=%d "
 		    "retry_in=%lds%s%s", m->id, m->env.dests[i].rcpt,
 		    m->env.dests[i].rule, proc_exitname(j->status),
@@ -406,6 +422,7 @@ finish_job(struct job *j)
 		    j->err);
 		bounce(m, i, st, j->err);
 		mark_done(m, i);
+		st_bounced++;
 	}
 	if (j->errfd != -1)
 		close(j->errfd);
@@ -450,6 +467,8 @@ dispatch(void)
 	int		 errfd;
 	pid_t		 pid;
 
+	if (paused)
+		return;
 	for (m = head; m && njobs < (size_t)cf->max_deliveries; m = m->nextm) {
 		for (i = 0; i < m->env.ndests; i++) {
 			if (njobs >= (size_t)cf->max_deliveries)
@@ -530,7 +549,7 @@ next_timeout(void)
 	time_t		 now = time(NULL), best = now + RESCAN_SECS;
 	size_t		 i;
 
-	if (njobs < (size_t)cf->max_deliveries)
+	if (njobs < (size_t)cf->max_deliveries && !paused)
 		for (m = head; m; m = m->nextm)
 			for (i = 0; i < m->env.ndests; i++)
 				if (m->state[i] == D_PENDING && m->next[i] < best)
@@ -541,6 +560,204 @@ next_timeout(void)
 	if (best <= now)
 		return 0;
 	return (int)(best - now) * 1000;
+}
+
+/* ---- mailctl: the control socket (text lines, root or the owner) ---- */
+
+static const char *
+age_str(time_t secs, char *buf, size_t len)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 120)
+		str_fmt(buf, len, "%lds", (long)secs);
+	else if (secs < 7200)
+		str_fmt(buf, len, "%ldm", (long)secs / 60);
+	else if (secs < 2 * 86400)
+		str_fmt(buf, len, "%ldh", (long)secs / 3600);
+	else
+		str_fmt(buf, len, "%ldd", (long)secs / 86400);
+	return buf;
+}
+
+static void
+show_queue(struct buf *out)
+{
+	static const char *const states[] = { "pending", "running", "done" };
+	struct rmsg	*m;
+	time_t		 now = time(NULL);
+	char		 a[32], n[32];
+	size_t		 i, count = 0;
+
+	for (m = head; m != NULL; m = m->nextm) {
+		if (m->left == 0)
+			continue;
+		count++;
+		buf_printf(out, "%s age=%s from=<%s> recipients=%zu\n", m->id,
+		    age_str(now - (time_t)m->env.time, a, sizeof(a)),
+		    m->env.sender, m->left);
+		for (i = 0; i < m->env.ndests; i++) {
+			if (m->state[i] == D_DONE)
+				continue;
+			buf_printf(out, "\tto=<%s> state=%s attempts=%d "
+			    "next=%s%s%s%s\n", m->env.dests[i].rcpt,
+			    paused && m->state[i] == D_PENDING ? "paused" :
+			    states[m->state[i]], m->attempts[i],
+			    m->state[i] == D_RUNNING ? "now" :
+			    age_str(m->next[i] - now, n, sizeof(n)),
+			    m->lasterr[i] ? " last_error=\"" : "",
+			    m->lasterr[i] ? m->lasterr[i] : "",
+			    m->lasterr[i] ? "\"" : "");
+		}
+		if (out->len > 4 * 1024 * 1024) {
+			buf_printf(out, "(truncated)\n");
+			return;
+		}
+	}
+	if (count == 0)
+		buf_printf(out, "queue empty\n");
+}
+
+static void
+control_exec(char *line, struct buf *out)
+{
+	char		*av[4], *save = NULL, *p = line;
+	struct rmsg	*m;
+	size_t		 ac = 0, i, k, left;
+	time_t		 now = time(NULL);
+
+	while (ac < 4 && (av[ac] = strtok_r(p, " \t", &save)) != NULL) {
+		ac++;
+		p = NULL;
+	}
+	if (ac == 2 && strcmp(av[0], "show") == 0 &&
+	    strcmp(av[1], "queue") == 0)
+		show_queue(out);
+	else if (ac == 2 && strcmp(av[0], "show") == 0 &&
+	    strcmp(av[1], "stats") == 0) {
+		for (left = 0, m = head; m != NULL; m = m->nextm)
+			if (m->left > 0)
+				left++;
+		buf_printf(out, "sessions=%llu\naccepted=%llu\ndelivered=%llu\n"
+		    "bounced=%llu\nin_queue=%zu\ndeliveries_running=%zu\n"
+		    "paused=%s\nuptime=%lds\n", st_sessions, st_accepted,
+		    st_delivered, st_bounced, left, njobs, paused ? "yes" : "no",
+		    (long)(now - started_at));
+	} else if (ac == 2 && strcmp(av[0], "schedule") == 0) {
+		k = 0;
+		for (m = head; m != NULL; m = m->nextm) {
+			if (strcmp(av[1], "all") != 0 && strcmp(av[1], m->id) != 0)
+				continue;
+			for (i = 0; i < m->env.ndests; i++)
+				if (m->state[i] == D_PENDING) {
+					m->next[i] = now;
+					k++;
+				}
+		}
+		if (k == 0 && strcmp(av[1], "all") != 0 && find(av[1]) == NULL)
+			buf_printf(out, "error: no message %s\n", av[1]);
+		else
+			buf_printf(out, "scheduled %zu recipient%s\n", k,
+			    k == 1 ? "" : "s");
+		log_info("mailctl: schedule %s (%zu recipients)", av[1], k);
+	} else if (ac == 2 && strcmp(av[0], "remove") == 0) {
+		if ((m = find(av[1])) == NULL)
+			buf_printf(out, "error: no message %s\n", av[1]);
+		else {
+			for (k = 0; k < njobs; k++)
+				if (jobs[k].m == m)
+					break;
+			if (k < njobs)
+				buf_printf(out, "error: %s is being delivered, "
+				    "try again\n", m->id);
+			else if (queue_remove(msgdir, m->id) == -1)
+				buf_printf(out, "error: %s: %s\n", m->id,
+				    strerror(errno));
+			else {
+				log_info("id=%s removed by mailctl", m->id);
+				buf_printf(out, "removed %s\n", m->id);
+				forget(m);
+			}
+		}
+	} else if (ac == 1 && (strcmp(av[0], "pause") == 0 ||
+	    strcmp(av[0], "resume") == 0)) {
+		paused = av[0][0] == 'p';
+		log_info("mailctl: deliveries %s", paused ? "paused" : "resumed");
+		buf_printf(out, "deliveries %s\n", paused ? "paused" : "resumed");
+	} else if (ac == 2 && strcmp(av[0], "log") == 0 &&
+	    (strcmp(av[1], "verbose") == 0 || strcmp(av[1], "brief") == 0)) {
+		log_setverbose(av[1][0] == 'v');
+		kill(getppid(), av[1][0] == 'v' ? SIGUSR1 : SIGUSR2);
+		log_info("mailctl: log %s", av[1]);
+		buf_printf(out, "log %s\n", av[1]);
+	} else if (ac == 2 && strcmp(av[0], "trace") == 0) {
+		if (strcmp(av[1], "smtp") == 0)
+			kill(getppid(), SIGUSR1);	/* new sessions */
+		else if (strcmp(av[1], "queue") == 0 ||
+		    strcmp(av[1], "deliver") == 0 || strcmp(av[1], "relay") == 0)
+			log_setverbose(1);	/* the runner and its deliveries */
+		else {
+			buf_printf(out, "error: trace smtp|queue|deliver|relay\n");
+			return;
+		}
+		log_info("mailctl: trace %s", av[1]);
+		buf_printf(out, "tracing %s\n", av[1]);
+	} else
+		buf_printf(out, "error: unknown command (show queue|show stats|"
+		    "schedule all|ID|remove ID|pause|resume|log verbose|brief|"
+		    "trace SUBSYSTEM)\n");
+}
+
+/*
+ * One request per connection: a line of at most 255 bytes, read within a
+ * second, from root or the daemon's owner (SO_PEERCRED); the answer is
+ * text, then the connection closes.
+ */
+static void
+control_serve(void)
+{
+	struct ucred	 uc;
+	struct timeval	 tv = { 1, 0 };
+	socklen_t	 ul = sizeof(uc);
+	struct buf	 out;
+	char		 line[256];
+	size_t		 len = 0, off;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = accept4(cf->control_fd, NULL, NULL, SOCK_CLOEXEC)) == -1)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	tv.tv_sec = 2;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	buf_init(&out, 8 * 1024 * 1024);
+	memset(&uc, 0, sizeof(uc));
+	uc.uid = (uid_t)-1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == -1 ||
+	    (uc.uid != 0 && uc.uid != geteuid())) {
+		log_warnx("mailctl: refused a client (uid %ld)", (long)uc.uid);
+		buf_printf(&out, "error: permission denied\n");
+		goto reply;
+	}
+	while (len < sizeof(line) - 1 && memchr(line, '\n', len) == NULL) {
+		n = read(fd, line + len, sizeof(line) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	if (memchr(line, '\n', len) == NULL) {
+		buf_printf(&out, "error: a request is one line under 256 bytes\n");
+		goto reply;
+	}
+	line[len] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	control_exec(line, &out);
+reply:
+	for (off = 0; off < out.len; off += (size_t)n)
+		if ((n = write(fd, out.data + off, out.len - off)) <= 0)
+			break;
+	buf_free(&out);
+	close(fd);
 }
 
 void
@@ -566,11 +783,11 @@ runner_run(struct config *config, int notify)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	jobs = calloc(cf->max_deliveries, sizeof(*jobs));
-	pfd = calloc(cf->max_deliveries + 2, sizeof(*pfd));
+	pfd = calloc(cf->max_deliveries + 3, sizeof(*pfd));
 	if (jobs == NULL || pfd == NULL)
 		fatal("calloc");
 	scan();
-	lastscan = time(NULL);
+	lastscan = started_at = time(NULL);
 	log_info("runner started queue=%s messages=%s", cf->queue,
 	    head ? "some" : "none");
 
@@ -580,7 +797,9 @@ runner_run(struct config *config, int notify)
 		pfd[0].events = POLLIN;
 		pfd[1].fd = sigp[0];
 		pfd[1].events = POLLIN;
-		npfd = 2;
+		pfd[2].fd = cf->control_fd;	/* -1: ignored by poll */
+		pfd[2].events = POLLIN;
+		npfd = 3;
 		for (k = 0; k < njobs; k++)
 			if (jobs[k].errfd != -1) {
 				pfd[npfd].fd = jobs[k].errfd;
@@ -597,10 +816,17 @@ runner_run(struct config *config, int notify)
 			for (i = 0; n > 0 && i + ID_LEN <= (size_t)n; i += ID_LEN) {
 				memcpy(id, ids + i, ID_LEN);
 				id[ID_LEN] = '\0';
+				if (id[0] == 'S') {
+					st_sessions++;
+					continue;
+				}
+				st_accepted++;
 				add(id);
 			}
 		}
-		for (i = 2; i < npfd; i++)
+		if (pfd[2].revents & POLLIN)
+			control_serve();
+		for (i = 3; i < npfd; i++)
 			if (pfd[i].revents)
 				for (k = 0; k < njobs; k++)
 					if (jobs[k].errfd == pfd[i].fd) {

@@ -87,6 +87,9 @@ struct config {
 	char			*queue;		/* queue directory */
 	char			*lda;		/* for maildir actions */
 	char			*resolver;	/* DNS forwarder, or NULL */
+	char			*control;	/* mailctl socket ("": none) */
+	char			*submit;	/* sendmail socket ("": none) */
+	int			 control_fd;	/* listening, for the runner */
 	unsigned long long	 max_size;
 	long			 max_rcpt;
 	long			 max_sessions;

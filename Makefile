@@ -30,7 +30,7 @@ ALL_LDFLAGS = $(HARDEN_LD) $(if $(SAN),-fsanitize=address$(comma)undefined) $(US
 comma := ,
 
 # Daemons go to sbin and section 8; the rest to bin.
-SBIN_PROGS = smtpd-lite imapd
+SBIN_PROGS = smtpd-lite imapd mailctl
 # A program may need more libraries: cmd/NAME/libs holds pkg-config names.
 prog_libs = $(if $(wildcard cmd/$(1)/libs),$(shell pkg-config --libs $$(cat cmd/$(1)/libs)))
 
@@ -118,6 +118,12 @@ install: all
 			install -m 644 $$f $(DESTDIR)$(SYSCONFDIR)/courriel/$$b.example; \
 		else install -m 644 $$f $(DESTDIR)$(SYSCONFDIR)/courriel/$$b; fi; \
 	done
+
+# sendmail and mailq as links to mailctl, in PREFIX/sbin only (the system's
+# /usr/sbin/sendmail is replaced only when PREFIX=/usr says so).
+install-sendmail: install
+	ln -sf $(PROGRAM_PREFIX)mailctl $(DESTDIR)$(PREFIX)/sbin/sendmail
+	ln -sf $(PROGRAM_PREFIX)mailctl $(DESTDIR)$(PREFIX)/sbin/mailq
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -380,6 +380,9 @@ deliver_start(const struct config *cf, const struct envelope *e, size_t i,
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGPIPE, &sa, NULL);
+		/* relay and lmtp children do not exec: no mailctl socket */
+		if (cf->control_fd != -1)
+			close(cf->control_fd);
 		if (lseek(fd, e->body_off, SEEK_SET) == -1)
 			_exit(EX_TEMPFAIL);
 		if ((null = open("/dev/null", O_RDWR)) == -1 ||

@@ -7,6 +7,8 @@ once queue_lifetime is over; a queued message survives a restart."""
 import os, smtplib, subprocess, sys, time, crypt
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import T, scratch, free_port, Daemon, mkcerts, BIN  # noqa
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "smtpd"))
+from _smtpd import users, maildir, LDA  # noqa
 
 t = T()
 SMTPD = os.path.join(BIN, "smtpd-lite")
@@ -20,7 +22,7 @@ out = os.path.join(d, "out")
 os.makedirs(out)
 if root:
     os.chown(out, uid, gid)
-with open(os.path.join(d, "userbase"), "w") as f:
+with open(os.path.join(d, "userbase.smart"), "w") as f:
     f.write("alice %d:%d:%s\nbob %d:%d:%s\n" % (uid, gid, out, uid, gid, out))
 pw = os.path.join(d, "passwd")
 with open(pw, "w") as f:
@@ -46,7 +48,7 @@ auth = file:%(pw)s
 auth_required = yes
 [rule local]
 rcpt_domain = example.org
-userbase = file:%(d)s/userbase
+userbase = file:%(d)s/userbase.smart
 action = mda
 mda = /bin/sh -c "cat >> %(out)s/smart-$USER"
 %(runas)s
@@ -59,11 +61,15 @@ dead = free_port()
 conf = os.path.join(d, "smtpd.conf")
 
 
+users(d, ["alice"])
+
+
 def config(lifetime, smart_port):
     with open(conf, "w") as f:
         f.write("""hostname = relay.test
 user = %(user)s
 queue = %(d)s/queue
+lda = %(lda)s
 retry_min = 1
 retry_max = 1
 queue_lifetime = %(life)d
@@ -73,10 +79,9 @@ address = 127.0.0.1
 port = %(p)d
 [rule local]
 rcpt_domain = local.test
-userbase = file:%(d)s/userbase
-action = mda
-mda = /bin/sh -c "cat >> %(out)s/$USER"
-%(runas)s
+action = maildir
+maildir = %(d)s/mail/%%{rcpt.user}/Maildir
+user = %(uid)d:%(gid)d
 [rule smart]
 rcpt_domain = example.org
 action = relay
@@ -88,7 +93,8 @@ rcpt_domain = dead.example
 action = relay
 relay = smtp://127.0.0.1:%(dead)d
 """ % dict(user=user, d=d, p=p, out=out, runas=runas, sp=smart_port,
-           c=certs, dead=dead, life=lifetime))
+           c=certs, dead=dead, life=lifetime, lda=LDA, uid=uid, gid=gid,
+           ))
 
 
 def wait(pred, limit=20):
@@ -101,6 +107,8 @@ def wait(pred, limit=20):
 
 
 def box(name):
+    if name == "alice":
+        return "\n".join(maildir(d, "alice"))
     q = os.path.join(out, name)
     return open(q, errors="replace").read() if os.path.exists(q) else ""
 
@@ -128,7 +136,7 @@ loop = "".join("Received: from hop%d by x; Sun, 1 Jan 2026 00:00:00 +0000\r\n" %
                for i in range(101))
 submit("bob@example.org", loop + "Subject: looping\r\n\r\nround and round\r\n")
 t.ok(wait(lambda: "looping" in box("alice") and "5.4.6" in box("alice")),
-     "101 Received fields: bounced as a loop (5.4.6) to the sender")
+     "101 Received fields: bounced as a loop (5.4.6) to the sender's Maildir")
 t.ok("round and round" not in box("smart-bob"), "the looping message was not relayed")
 
 submit("carol@dead.example", "Subject: never\r\n\r\nx\r\n")

@@ -234,6 +234,10 @@ count_received(int fd, long long off)
 	return count;
 }
 
+/* Set by deliver_start_relay for the next fork: recipients of one route. */
+static const size_t	*group_idx;
+static size_t		 group_n;
+
 /*
  * In the child, as the session user: stdin is the queue file. The relay
  * (lib/smtpc) says what became of the recipient; its words go to stderr
@@ -250,7 +254,10 @@ relay_child(const struct config *cf, const struct rule *r,
 	struct smtpc_result	 res;
 	struct dns		*dns;
 	struct stat		 sb;
-	const char		*rcpt[1] = { d->rcpt }, *at;
+	const char		*rcpt1[1] = { d->rcpt }, *at;
+	const char		**rcpt = rcpt1;
+	struct smtpc_result	*resv = &res;
+	size_t			 n = 1, k;
 	char			 user[256], pass[256], err[512];
 
 	memset(&dopt, 0, sizeof(dopt));
@@ -280,15 +287,48 @@ relay_child(const struct config *cf, const struct rule *r,
 		    "header fields", MAX_RECEIVED);
 	if ((dns = dns_new(&dopt, err, sizeof(err))) == NULL)
 		die(EX_TEMPFAIL, "relay: %s", err);
-	smtpc_deliver(dns, &o, &route, e->sender, rcpt, 1, 0, e->body_off,
-	    (long long)(sb.st_size - e->body_off), 1, &res);
+	if (group_n > 1) {
+		/* one transaction for the group; a line per recipient */
+		n = group_n;
+		if ((rcpt = calloc(n, sizeof(*rcpt))) == NULL ||
+		    (resv = calloc(n, sizeof(*resv))) == NULL)
+			die(EX_TEMPFAIL, "relay: out of memory");
+		for (k = 0; k < n; k++)
+			rcpt[k] = e->dests[group_idx[k]].rcpt;
+	}
+	smtpc_deliver(dns, &o, &route, e->sender, rcpt, n, 0, e->body_off,
+	    (long long)(sb.st_size - e->body_off), 1, resv);
 	explicit_bzero(pass, sizeof(pass));
 	dns_free(dns);
+	if (group_n > 1) {
+		for (k = 0; k < n; k++)
+			dprintf(2, "%zu %d %s\n", group_idx[k],
+			    resv[k].status == SMTPC_OK ? 0 :
+			    resv[k].status == SMTPC_TEMP ? EX_TEMPFAIL :
+			    strstr(resv[k].text, "5.1.1") != NULL ? EX_NOUSER :
+			    EX_UNAVAILABLE, resv[k].text);
+		_exit(0);
+	}
 	if (res.status == SMTPC_OK)
 		_exit(0);
 	dprintf(2, "%s\n", res.text);
 	_exit(res.status == SMTPC_TEMP ? EX_TEMPFAIL :
 	    strstr(res.text, "5.1.1") != NULL ? EX_NOUSER : EX_UNAVAILABLE);
+}
+
+pid_t
+deliver_start_relay(const struct config *cf, const struct envelope *e,
+    const size_t *idx, size_t n, const char *msgpath, int *errfd_r, char *err,
+    size_t errlen)
+{
+	pid_t	 pid;
+
+	group_idx = idx;
+	group_n = n;
+	pid = deliver_start(cf, e, idx[0], msgpath, errfd_r, err, errlen);
+	group_idx = NULL;
+	group_n = 0;
+	return pid;
 }
 
 pid_t

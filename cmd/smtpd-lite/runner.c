@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +32,8 @@
 #define HASH_SIZE	65536
 #define ERRTEXT_MAX	400
 #define RESCAN_SECS	30
+#define GROUP_MAX	100		/* relay recipients in one transaction */
+#define GROUP_OUT_MAX	(GROUP_MAX * 600)
 
 enum { D_PENDING, D_RUNNING, D_DONE };
 
@@ -54,6 +59,11 @@ struct job {
 	time_t		 started;
 	int		 exited;
 	int		 status;
+	/* a relay group: these dests, results as lines in gout */
+	size_t		 grp[GROUP_MAX];
+	size_t		 ngrp;
+	char		*gout;
+	size_t		 goutlen;
 };
 
 static struct config	*cf;
@@ -372,21 +382,20 @@ mark_done(struct rmsg *m, size_t i)
 		log_warn("queue: mark %s %zu done", m->id, i);
 }
 
+/* What became of dest i: status is an exit code, err its words. */
 static void
-finish_job(struct job *j)
+outcome(struct rmsg *m, size_t i, int status, char *err)
 {
-	struct rmsg			*m = j->m;
-	const struct smtp_status	*st = smtp_exit_status(j->status);
+	const struct smtp_status	*st = smtp_exit_status(status);
 	time_t				 now = time(NULL), delay;
-	size_t				 i = j->i, k;
-	int				 perm, busy;
+	size_t				 k;
+	int				 perm;
 
-	j->err[j->errlen] = '\0';
-	clean_text(j->err);
-	log_debug("id=%s rcpt=<%s> delivery pid=%ld exited status=%d", m->id,
-	    m->env.dests[i].rcpt, (long)j->pid, j->status);
+	if (m->state[i] != D_RUNNING)
+		return;		/* a group's line given twice */
+	clean_text(err);
 	perm = smtp_code_permanent(st->code);
-	if (j->status == 0) {
+	if (status == 0) {
 		/* logged once the mark is durable: the log never overstates */
 		mark_done(m, i);
 		st_delivered++;
@@ -404,13 +413,12 @@ finish_job(struct job *j)
 		m->next[i] = now + delay;
 		m->state[i] = D_PENDING;
 		free(m->lasterr[i]);
-		m->lasterr[i] = strdup(j->err[0] ? j->err :
-		    proc_exitname(j->status));
+		m->lasterr[i] = strdup(err[0] ? err : proc_exitname(status));
 		log_info("id=%s rcpt=<%s> rule=%s deferred status=%s attempt=%d "
 		    "retry_in=%lds%s%s", m->id, m->env.dests[i].rcpt,
-		    m->env.dests[i].rule, proc_exitname(j->status),
-		    m->attempts[i], (long)delay, j->err[0] ? " error=" : "",
-		    j->err);
+		    m->env.dests[i].rule, proc_exitname(status),
+		    m->attempts[i], (long)delay, err[0] ? " error=" : "",
+		    err);
 	} else {
 		static const struct smtp_status expired = { 550, "5.4.7",
 		    "delivery time expired" };
@@ -418,12 +426,61 @@ finish_job(struct job *j)
 			st = &expired;
 		log_info("id=%s rcpt=<%s> rule=%s failed status=%s%s%s", m->id,
 		    m->env.dests[i].rcpt, m->env.dests[i].rule,
-		    proc_exitname(j->status), j->err[0] ? " error=" : "",
-		    j->err);
-		bounce(m, i, st, j->err);
+		    proc_exitname(status), err[0] ? " error=" : "", err);
+		bounce(m, i, st, err);
 		mark_done(m, i);
 		st_bounced++;
 	}
+}
+
+static void
+finish_job(struct job *j)
+{
+	struct rmsg	*m = j->m;
+	size_t		 i = j->i, k, g;
+	int		 busy;
+
+	j->err[j->errlen] = '\0';
+	log_debug("id=%s rcpt=<%s> delivery pid=%ld exited status=%d%s", m->id,
+	    m->env.dests[i].rcpt, (long)j->pid, j->status,
+	    j->ngrp > 1 ? " (a relay group)" : "");
+	if (j->ngrp > 1) {
+		/* "INDEX EXITCODE TEXT" lines, one per recipient */
+		char *line, *save = NULL, *end;
+		if (j->gout != NULL) {
+			j->gout[j->goutlen] = '\0';
+			/* the child's words if it died before its results */
+			str_lcpy(j->err, j->gout, sizeof(j->err));
+			for (line = strtok_r(j->gout, "\n", &save); line != NULL;
+			    line = strtok_r(NULL, "\n", &save)) {
+				unsigned long idx = strtoul(line, &end, 10);
+				long code;
+				if (end == line || *end != ' ')
+					continue;
+				code = strtol(end + 1, &end, 10);
+				if (*end == ' ')
+					end++;
+				for (g = 0; g < j->ngrp; g++)
+					if (j->grp[g] == idx)
+						break;
+				if (g == j->ngrp || code < 0 || code > 255)
+					continue;
+				outcome(m, idx, (int)code, end);
+			}
+		}
+		/* a recipient the child did not report: retried */
+		for (g = 0; g < j->ngrp; g++)
+			if (m->state[j->grp[g]] == D_RUNNING) {
+				char why[ERRTEXT_MAX + 64];
+				str_fmt(why, sizeof(why), "%s", j->err[0] &&
+				    !isdigit((unsigned char)j->err[0]) ? j->err :
+				    "relay: no result");
+				outcome(m, j->grp[g], j->status ? j->status :
+				    EX_TEMPFAIL, why);
+			}
+		free(j->gout);
+	} else
+		outcome(m, i, j->status, j->err);
 	if (j->errfd != -1)
 		close(j->errfd);
 	*j = jobs[--njobs];
@@ -441,10 +498,19 @@ static void
 drain(struct job *j)
 {
 	char	 tmp[1024];
-	ssize_t	 n;
+	ssize_t	 n = -1;
 	size_t	 room;
 
-	while ((n = read(j->errfd, tmp, sizeof(tmp))) > 0) {
+	while (j->ngrp > 1 && (n = read(j->errfd, tmp, sizeof(tmp))) > 0) {
+		if (j->gout == NULL && (j->gout = malloc(GROUP_OUT_MAX + 1)) == NULL)
+			continue;	/* drained; the results count as missing */
+		room = GROUP_OUT_MAX - j->goutlen;
+		if ((size_t)n > room)
+			n = (ssize_t)room;
+		memcpy(j->gout + j->goutlen, tmp, n);
+		j->goutlen += n;
+	}
+	while (j->ngrp <= 1 && (n = read(j->errfd, tmp, sizeof(tmp))) > 0) {
 		room = sizeof(j->err) - 1 - j->errlen;
 		if ((size_t)n > room)
 			n = (ssize_t)room;
@@ -457,13 +523,43 @@ drain(struct job *j)
 	}
 }
 
+/*
+ * The due recipients of m that share dest i's relay rule and route (the
+ * smarthost, or the domain) go in one transaction: their indexes into
+ * grp (i first). Returns how many; 1 for anything but a relay.
+ */
+static size_t
+group(struct rmsg *m, size_t i, size_t *grp)
+{
+	const struct rule	*r = rules_find(cf, m->env.dests[i].rule);
+	const char		*dom, *d2;
+	time_t			 now = time(NULL);
+	size_t			 n = 0, k;
+
+	grp[n++] = i;
+	if (r == NULL || r->action != ACT_RELAY)
+		return n;
+	dom = strrchr(m->env.dests[i].rcpt, '@');
+	for (k = i + 1; k < m->env.ndests && n < GROUP_MAX; k++) {
+		if (m->state[k] != D_PENDING || m->next[k] > now ||
+		    strcmp(m->env.dests[k].rule, m->env.dests[i].rule) != 0)
+			continue;
+		d2 = strrchr(m->env.dests[k].rcpt, '@');
+		if (r->smarthost == NULL && (dom == NULL || d2 == NULL ||
+		    strcasecmp(dom, d2) != 0))
+			continue;
+		grp[n++] = k;
+	}
+	return n;
+}
+
 static void
 dispatch(void)
 {
 	struct rmsg	*m;
 	char		 path[4096], err[512];
 	time_t		 now = time(NULL);
-	size_t		 i;
+	size_t		 i, k, ngrp, grp[GROUP_MAX];
 	int		 errfd;
 	pid_t		 pid;
 
@@ -476,8 +572,10 @@ dispatch(void)
 			if (m->state[i] != D_PENDING || m->next[i] > now)
 				continue;
 			str_fmt(path, sizeof(path), "%s/%s", msgdir, m->id);
-			pid = deliver_start(cf, &m->env, i, path, &errfd, err,
-			    sizeof(err));
+			ngrp = group(m, i, grp);
+			pid = ngrp > 1 ? deliver_start_relay(cf, &m->env, grp, ngrp,
+			    path, &errfd, err, sizeof(err)) : deliver_start(cf,
+			    &m->env, i, path, &errfd, err, sizeof(err));
 			if (pid == -1) {
 				log_warnx("id=%s rcpt=<%s> cannot start: %s", m->id,
 				    m->env.dests[i].rcpt, err);
@@ -491,10 +589,14 @@ dispatch(void)
 			jobs[njobs].i = i;
 			jobs[njobs].errfd = errfd;
 			jobs[njobs].started = now;
+			jobs[njobs].ngrp = ngrp;
+			memcpy(jobs[njobs].grp, grp, ngrp * sizeof(grp[0]));
 			njobs++;
-			log_debug("id=%s rcpt=<%s> delivery pid=%ld started",
-			    m->id, m->env.dests[i].rcpt, (long)pid);
-			m->state[i] = D_RUNNING;
+			log_debug("id=%s rcpt=<%s> delivery pid=%ld started%s",
+			    m->id, m->env.dests[i].rcpt, (long)pid, ngrp > 1 ?
+			    " (with the other recipients of its route)" : "");
+			for (k = 0; k < ngrp; k++)
+				m->state[grp[k]] = D_RUNNING;
 		}
 	}
 }

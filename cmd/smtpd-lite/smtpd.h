@@ -211,5 +211,13 @@ void	runner_run(struct config *, int notify_fd) __attribute__((noreturn));
 /* deliver.c: starts one delivery; returns the pid, or -1 with err. */
 pid_t	deliver_start(const struct config *, const struct envelope *, size_t i,
 	    const char *msgpath, int *errfd_r, char *err, size_t errlen);
+/*
+ * Relays dests idx[0..n) (one rule, one route) in one transaction. With
+ * n > 1 the child writes "INDEX EXITCODE TEXT" lines to the error pipe,
+ * one per recipient, and exits 0.
+ */
+pid_t	deliver_start_relay(const struct config *, const struct envelope *,
+	    const size_t *idx, size_t n, const char *msgpath, int *errfd_r,
+	    char *err, size_t errlen);
 
 #endif

@@ -4,7 +4,7 @@ smtp+tls:// URL, the certificate verified against the test CA and the
 credentials from a secrets table. Also: a message with more than 100
 Received fields is a loop and bounces; a relay that keeps failing bounces
 once queue_lifetime is over; a queued message survives a restart."""
-import os, smtplib, subprocess, sys, time, crypt
+import os, re, smtplib, subprocess, sys, time, crypt
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common import T, scratch, free_port, Daemon, mkcerts, BIN  # noqa
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "smtpd"))
@@ -23,7 +23,8 @@ os.makedirs(out)
 if root:
     os.chown(out, uid, gid)
 with open(os.path.join(d, "userbase.smart"), "w") as f:
-    f.write("alice %d:%d:%s\nbob %d:%d:%s\n" % (uid, gid, out, uid, gid, out))
+    f.write("alice %d:%d:%s\nbob %d:%d:%s\ncarl %d:%d:%s\n"
+            % (uid, gid, out, uid, gid, out, uid, gid, out))
 pw = os.path.join(d, "passwd")
 with open(pw, "w") as f:
     f.write("relayuser %s\n" % crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_SHA512)))
@@ -131,6 +132,18 @@ t.ok(wait(lambda: "via the smarthost" in box("smart-bob")),
      "relayed through the smarthost over verified STARTTLS with AUTH")
 t.ok("auth=ok user=relayuser" in smart.log() and "s3cret" not in smart.log()
      and "s3cret" not in srv.log(), "the smarthost saw the table's user; no password logged")
+
+s = smtplib.SMTP("127.0.0.1", p, timeout=10)
+s.sendmail("alice@local.test", ["bob@example.org", "carl@example.org", "ghost@example.org"],
+           "Subject: grouped\r\n\r\none transaction\r\n")
+s.quit()
+t.ok(wait(lambda: "grouped" in box("smart-bob") and "grouped" in box("smart-carl")),
+     "a message to three recipients of one route: the two valid ones delivered")
+t.ok(wait(lambda: "ghost@example.org" in box("alice") and "5.1.1" in box("alice")),
+     "the refused one bounced alone")
+t.ok(len(re.findall(r"auth=ok user=relayuser", smart.log())) == 2 and
+     re.search(r"accepted id=\S+ from=<alice@local.test> rcpts=2", smart.log()),
+     "the route's recipients went in one connection and one transaction")
 
 loop = "".join("Received: from hop%d by x; Sun, 1 Jan 2026 00:00:00 +0000\r\n" % i
                for i in range(101))

@@ -314,7 +314,9 @@ sendmail_main(int argc, char *argv[])
 	struct smtpcl	 c;
 	struct passwd	*pw;
 	char		*rcpts[MAX_RCPT], sender[1024], fullname[256] = "";
-	char		 line[65536], *from = NULL, *conf = NULL;
+	char		*line = NULL, *from = NULL, *conf = NULL;
+	size_t		 linecap = 0;
+	ssize_t		 got;
 	const char	*fname = NULL, *body;
 	size_t		 nr = 0, i, hlen;
 	int		 ch, opt_t = 0, opt_i = 0, mode = 'm', code;
@@ -382,8 +384,13 @@ sendmail_main(int argc, char *argv[])
 	/* the message: header (Bcc dropped), then the body as it is */
 	buf_init(&msg, MAX_MESSAGE);
 	buf_init(&hdr, 1024 * 1024);
-	while (fgets(line, sizeof(line), stdin) != NULL) {
-		size_t len = strlen(line);
+	/* getline: a line of any length stays one line (bounded by msg) */
+	while ((got = getline(&line, &linecap, stdin)) != -1) {
+		size_t len = (size_t)got;
+		if (len > MAX_MESSAGE)
+			die(EX_DATAERR, "message too large");
+		if (memchr(line, '\0', len) != NULL)
+			die(EX_DATAERR, "a NUL byte in the message");
 		if (len > 0 && line[len - 1] == '\n') {
 			line[--len] = '\0';
 			if (len > 0 && line[len - 1] == '\r')

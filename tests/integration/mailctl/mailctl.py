@@ -148,6 +148,17 @@ if ROOT:
     t.ok(p.returncode == 0 and bool(got) and "uid=65534" in got[0],
          "any local user can submit; Received: names its uid")
 
+long = "x" * 60000
+p = subprocess.run(["sendmail", "-i", "bob@local.test"], env=env, capture_output=True,
+                   text=True, timeout=30, input="Subject: long line\n\n%s\nend\n" % long)
+got = wait_for(lambda: [x for x in maildir(d, "bob") if "long line" in x])
+t.ok(p.returncode == 0 and bool(got) and
+     re.search("\n" + long + "\r?\nend", got[0]) is not None, "a 60 KB line stays one line")
+p = subprocess.run(["sendmail", "-i", "bob@local.test"], env=env, capture_output=True,
+                   text=True, timeout=30, input="Subject: too long\n\n%s\n" % ("y" * 100000))
+t.ok(p.returncode == 69 and "too long" in p.stderr,
+     "a line over the daemon's limit: exit 69 with its reason: " + p.stderr.strip())
+
 # sendmail -bs
 dialog = ("EHLO me\r\nMAIL FROM:<alice@local.test>\r\nRCPT TO:<bob@local.test>\r\n"
           "DATA\r\nSubject: via -bs\r\n\r\nbs body\r\n.\r\nQUIT\r\n")

@@ -141,6 +141,9 @@ t.ok(wait(lambda: "grouped" in box("smart-bob") and "grouped" in box("smart-carl
      "a message to three recipients of one route: the two valid ones delivered")
 t.ok(wait(lambda: "ghost@example.org" in box("alice") and "5.1.1" in box("alice")),
      "the refused one bounced alone")
+t.ok("message/delivery-status" in box("alice") and
+     "Final-Recipient: rfc822; ghost@example.org" in box("alice") and
+     "Action: failed" in box("alice"), "the bounce is an RFC 3464 DSN in the sender's Maildir")
 t.ok(len(re.findall(r"auth=ok user=relayuser", smart.log())) == 2 and
      re.search(r"accepted id=\S+ from=<alice@local.test> rcpts=2", smart.log()),
      "the route's recipients went in one connection and one transaction")

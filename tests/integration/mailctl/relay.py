@@ -31,7 +31,7 @@ with open(pw, "w") as f:
 secrets = os.path.join(d, "secrets")
 with open(secrets, "w") as f:
     f.write("provider relayuser:s3cret\n")
-os.chmod(secrets, 0o644)   # read by the relay child as the session user
+os.chmod(secrets, 0o600)   # root only: loaded before the daemon drops
 
 # the smarthost: delivers example.org to bob
 ps = free_port()

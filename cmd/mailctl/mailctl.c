@@ -102,7 +102,7 @@ connect_unix(const char *path)
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		die(EX_OSERR, "socket: %s", strerror(errno));
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
-		die(EX_UNAVAILABLE, "%s: %s (is smtpd-lite running?)", path,
+		die(EX_TEMPFAIL, "%s: %s (is smtpd-lite running?)", path,
 		    strerror(errno));
 	return fd;
 }

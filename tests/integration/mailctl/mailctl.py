@@ -172,6 +172,11 @@ t.ok(wait_for(lambda: any("via -bs" in x for x in maildir(d, "bob"))), "-bs mess
 p = subprocess.run(["sh", "-c", "printf 'Subject: x\\n\\nx\\n' | sendmail -t"], env=env,
                    capture_output=True, text=True, timeout=30)
 t.ok(p.returncode != 0 and "no recipients" in p.stderr, "sendmail -t without recipients fails")
+bad = write(os.path.join(d, "nodaemon.conf"), "queue = %s/nowhere\n" % d)
+p = subprocess.run(["sh", "-c", "printf 'Subject: x\\n\\nx\\n' | sendmail bob@local.test"],
+                   env=dict(env, SMTPD_LITE_CONF=bad), capture_output=True, text=True, timeout=30)
+t.ok(p.returncode == 75 and "running" in p.stderr,
+     "no daemon: sendmail exits 75 (EX_TEMPFAIL) so cron can retry: " + p.stderr.strip())
 s2 = stats()
 t.ok(int(s2["accepted"]) >= 6 and int(s2["sessions"]) > int(s1["sessions"]),
      "stats moved: %r" % s2)

@@ -234,9 +234,14 @@ count_received(int fd, long long off)
 	return count;
 }
 
-/* Set by deliver_start_relay for the next fork: recipients of one route. */
-static const size_t	*group_idx;
-static size_t		 group_n;
+/*
+ * Set by deliver_start_relay for the next fork: recipients of one route,
+ * from one or several messages (group_fd[k]: item k's message file, 0 for
+ * the first message's, which is stdin).
+ */
+static const struct relay_item	*group;
+static size_t			 group_n;
+static int			 group_fd[RELAY_GROUP_MAX];
 
 /*
  * In the child, as the session user: stdin is the queue file. The relay
@@ -282,33 +287,72 @@ relay_child(const struct config *cf, const struct rule *r,
 	}
 	if (fstat(0, &sb) == -1)
 		die(EX_TEMPFAIL, "relay: queue file: %s", strerror(errno));
-	if (count_received(0, e->body_off) > MAX_RECEIVED)
-		die(EX_UNAVAILABLE, "5.4.6 mail loop: more than %d Received "
-		    "header fields", MAX_RECEIVED);
 	if ((dns = dns_new(&dopt, err, sizeof(err))) == NULL)
 		die(EX_TEMPFAIL, "relay: %s", err);
 	if (group_n > 1) {
-		/* one transaction for the group; a line per recipient */
+		/*
+		 * A transaction per message, one connection for all
+		 * (smtpc_deliver_batch); a line per recipient: "K CODE TEXT"
+		 * with K its place in the group.
+		 */
+		struct smtpc_msg	*msgs;
+		struct stat		 st;
+		size_t			 nm = 0, start, j;
+		int			*loop;
+
 		n = group_n;
 		if ((rcpt = calloc(n, sizeof(*rcpt))) == NULL ||
-		    (resv = calloc(n, sizeof(*resv))) == NULL)
+		    (resv = calloc(n, sizeof(*resv))) == NULL ||
+		    (msgs = calloc(n, sizeof(*msgs))) == NULL ||
+		    (loop = calloc(n, sizeof(*loop))) == NULL)
 			die(EX_TEMPFAIL, "relay: out of memory");
+		for (start = 0; start < n; start = k) {
+			const struct envelope *ge = group[start].e;
+			for (k = start; k < n && group[k].e == ge; k++)
+				rcpt[k] = ge->dests[group[k].i].rcpt;
+			if (fstat(group_fd[start], &st) == -1)
+				die(EX_TEMPFAIL, "relay: queue file: %s",
+				    strerror(errno));
+			if (count_received(group_fd[start], ge->body_off) >
+			    MAX_RECEIVED) {
+				for (j = start; j < k; j++)
+					loop[j] = 1;
+				continue;
+			}
+			msgs[nm].sender = ge->sender;
+			msgs[nm].rcpts = rcpt + start;
+			msgs[nm].n = k - start;
+			msgs[nm].fd = group_fd[start];
+			msgs[nm].offset = ge->body_off;
+			msgs[nm].size = (long long)(st.st_size - ge->body_off);
+			msgs[nm].eightbit = 1;
+			msgs[nm].results = resv + start;
+			nm++;
+		}
+		if (nm > 0)
+			smtpc_deliver_batch(dns, &o, &route, msgs, nm);
+		explicit_bzero(pass, sizeof(pass));
+		dns_free(dns);
 		for (k = 0; k < n; k++)
-			rcpt[k] = e->dests[group_idx[k]].rcpt;
+			if (loop[k])
+				dprintf(2, "%zu %d 5.4.6 mail loop: more than %d "
+				    "Received header fields\n", k,
+				    EX_UNAVAILABLE, MAX_RECEIVED);
+			else
+				dprintf(2, "%zu %d %s\n", k,
+				    resv[k].status == SMTPC_OK ? 0 :
+				    resv[k].status == SMTPC_TEMP ? EX_TEMPFAIL :
+				    strstr(resv[k].text, "5.1.1") != NULL ?
+				    EX_NOUSER : EX_UNAVAILABLE, resv[k].text);
+		_exit(0);
 	}
+	if (count_received(0, e->body_off) > MAX_RECEIVED)
+		die(EX_UNAVAILABLE, "5.4.6 mail loop: more than %d Received "
+		    "header fields", MAX_RECEIVED);
 	smtpc_deliver(dns, &o, &route, e->sender, rcpt, n, 0, e->body_off,
 	    (long long)(sb.st_size - e->body_off), 1, resv);
 	explicit_bzero(pass, sizeof(pass));
 	dns_free(dns);
-	if (group_n > 1) {
-		for (k = 0; k < n; k++)
-			dprintf(2, "%zu %d %s\n", group_idx[k],
-			    resv[k].status == SMTPC_OK ? 0 :
-			    resv[k].status == SMTPC_TEMP ? EX_TEMPFAIL :
-			    strstr(resv[k].text, "5.1.1") != NULL ? EX_NOUSER :
-			    EX_UNAVAILABLE, resv[k].text);
-		_exit(0);
-	}
 	if (res.status == SMTPC_OK)
 		_exit(0);
 	dprintf(2, "%s\n", res.text);
@@ -317,16 +361,41 @@ relay_child(const struct config *cf, const struct rule *r,
 }
 
 pid_t
-deliver_start_relay(const struct config *cf, const struct envelope *e,
-    const size_t *idx, size_t n, const char *msgpath, int *errfd_r, char *err,
-    size_t errlen)
+deliver_start_relay(const struct config *cf, const struct relay_item *items,
+    size_t n, const char *msgpath, int *errfd_r, char *err, size_t errlen)
 {
-	pid_t	 pid;
+	char	 path[4096];
+	pid_t	 pid = -1;
+	size_t	 k;
 
-	group_idx = idx;
+	if (n > RELAY_GROUP_MAX)
+		n = RELAY_GROUP_MAX;
+	/* the other messages' files, opened here: the child drops first */
+	for (k = 0; k < n; k++) {
+		if (items[k].e == items[0].e)
+			group_fd[k] = 0;
+		else if (k > 0 && items[k].e == items[k - 1].e)
+			group_fd[k] = group_fd[k - 1];
+		else {
+			str_fmt(path, sizeof(path), "%s/msg/%s", cf->queue,
+			    items[k].e->id);
+			if ((group_fd[k] = open(path, O_RDONLY | O_CLOEXEC)) ==
+			    -1) {
+				str_fmt(err, errlen, "%s: %s", path,
+				    strerror(errno));
+				goto out;
+			}
+		}
+	}
+	group = items;
 	group_n = n;
-	pid = deliver_start(cf, e, idx[0], msgpath, errfd_r, err, errlen);
-	group_idx = NULL;
+	pid = deliver_start(cf, items[0].e, items[0].i, msgpath, errfd_r, err,
+	    errlen);
+out:
+	while (k-- > 0)
+		if (group_fd[k] > 0 && (k == 0 || group_fd[k] != group_fd[k - 1]))
+			close(group_fd[k]);
+	group = NULL;
 	group_n = 0;
 	return pid;
 }
@@ -429,7 +498,24 @@ deliver_start(const struct config *cf, const struct envelope *e, size_t i,
 		    dup2(fd, 0) == -1 || dup2(null, 1) == -1 ||
 		    dup2(p[1], 2) == -1)
 			_exit(EX_OSERR);
-		closefrom(3);
+		if (group_n > 1) {
+			/* keep the other messages' files of a relay group */
+			int	 maxfd = 2, f;
+			size_t	 g;
+
+			for (g = 0; g < group_n; g++)
+				if (group_fd[g] > maxfd)
+					maxfd = group_fd[g];
+			for (f = 3; f <= maxfd; f++) {
+				for (g = 0; g < group_n; g++)
+					if (group_fd[g] == f)
+						break;
+				if (g == group_n)
+					close(f);
+			}
+			closefrom(maxfd + 1);
+		} else
+			closefrom(3);
 		if (r->setid && priv_is_root() &&
 		    priv_drop(r->uid, r->gid, perr, sizeof(perr)) == -1)
 			die(EX_TEMPFAIL, "%s", perr);

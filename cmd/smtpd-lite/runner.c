@@ -32,7 +32,7 @@
 #define HASH_SIZE	65536
 #define ERRTEXT_MAX	400
 #define RESCAN_SECS	30
-#define GROUP_MAX	100		/* relay recipients in one transaction */
+#define GROUP_MAX	RELAY_GROUP_MAX	/* relay recipients on one connection */
 #define GROUP_OUT_MAX	(GROUP_MAX * 600)
 
 enum { D_PENDING, D_RUNNING, D_DONE };
@@ -60,6 +60,7 @@ struct job {
 	int		 exited;
 	int		 status;
 	/* a relay group: these dests, results as lines in gout */
+	struct rmsg	*gm[GROUP_MAX];
 	size_t		 grp[GROUP_MAX];
 	size_t		 ngrp;
 	char		*gout;
@@ -382,6 +383,19 @@ mark_done(struct rmsg *m, size_t i)
 		log_warn("queue: mark %s %zu done", m->id, i);
 }
 
+static int
+job_uses(const struct job *j, const struct rmsg *m)
+{
+	size_t	 g;
+
+	if (j->m == m)
+		return 1;
+	for (g = 0; j->ngrp > 1 && g < j->ngrp; g++)
+		if (j->gm[g] == m)
+			return 1;
+	return 0;
+}
+
 /* What became of dest i: status is an exit code, err its words. */
 static void
 outcome(struct rmsg *m, size_t i, int status, char *err)
@@ -453,44 +467,58 @@ finish_job(struct job *j)
 			str_lcpy(j->err, j->gout, sizeof(j->err));
 			for (line = strtok_r(j->gout, "\n", &save); line != NULL;
 			    line = strtok_r(NULL, "\n", &save)) {
-				unsigned long idx = strtoul(line, &end, 10);
+				unsigned long pos = strtoul(line, &end, 10);
 				long code;
 				if (end == line || *end != ' ')
 					continue;
 				code = strtol(end + 1, &end, 10);
 				if (*end == ' ')
 					end++;
-				for (g = 0; g < j->ngrp; g++)
-					if (j->grp[g] == idx)
-						break;
-				if (g == j->ngrp || code < 0 || code > 255)
+				if (pos >= j->ngrp || code < 0 || code > 255)
 					continue;
-				outcome(m, idx, (int)code, end);
+				outcome(j->gm[pos], j->grp[pos], (int)code, end);
 			}
 		}
 		/* a recipient the child did not report: retried */
 		for (g = 0; g < j->ngrp; g++)
-			if (m->state[j->grp[g]] == D_RUNNING) {
+			if (j->gm[g]->state[j->grp[g]] == D_RUNNING) {
 				char why[ERRTEXT_MAX + 64];
 				str_fmt(why, sizeof(why), "%s", j->err[0] &&
 				    !isdigit((unsigned char)j->err[0]) ? j->err :
 				    "relay: no result");
-				outcome(m, j->grp[g], j->status ? j->status :
-				    EX_TEMPFAIL, why);
+				outcome(j->gm[g], j->grp[g], j->status ?
+				    j->status : EX_TEMPFAIL, why);
 			}
 		free(j->gout);
 	} else
 		outcome(m, i, j->status, j->err);
 	if (j->errfd != -1)
 		close(j->errfd);
-	*j = jobs[--njobs];
-	if (m->left == 0) {
-		busy = 0;
-		for (k = 0; k < njobs; k++)
-			if (jobs[k].m == m)
-				busy = 1;
-		if (!busy)
-			forget(m);
+	{
+		/* the messages this job touched, forgotten once done and idle */
+		struct rmsg	*touched[GROUP_MAX + 1];
+		size_t		 nt = 0, t;
+
+		touched[nt++] = m;
+		for (g = 0; g < j->ngrp && j->ngrp > 1; g++)
+			if (j->gm[g] != touched[nt - 1] && nt < GROUP_MAX + 1)
+				touched[nt++] = j->gm[g];
+		*j = jobs[--njobs];
+		for (t = 0; t < nt; t++) {
+			if (touched[t]->left != 0)
+				continue;
+			for (k = 1; k < t; k++)
+				if (touched[k] == touched[t])
+					break;
+			if (t > 0 && k < t)
+				continue;	/* already forgotten */
+			busy = 0;
+			for (k = 0; k < njobs; k++)
+				if (job_uses(&jobs[k], touched[t]))
+					busy = 1;
+			if (!busy)
+				forget(touched[t]);
+		}
 	}
 }
 
@@ -529,27 +557,34 @@ drain(struct job *j)
  * grp (i first). Returns how many; 1 for anything but a relay.
  */
 static size_t
-group(struct rmsg *m, size_t i, size_t *grp)
+group(struct rmsg *m, size_t i, struct rmsg **gm, size_t *grp)
 {
 	const struct rule	*r = rules_find(cf, m->env.dests[i].rule);
 	const char		*dom, *d2;
 	time_t			 now = time(NULL);
+	struct rmsg		*m2;
 	size_t			 n = 0, k;
 
+	gm[n] = m;
 	grp[n++] = i;
 	if (r == NULL || r->action != ACT_RELAY)
 		return n;
 	dom = strrchr(m->env.dests[i].rcpt, '@');
-	for (k = i + 1; k < m->env.ndests && n < GROUP_MAX; k++) {
-		if (m->state[k] != D_PENDING || m->next[k] > now ||
-		    strcmp(m->env.dests[k].rule, m->env.dests[i].rule) != 0)
-			continue;
-		d2 = strrchr(m->env.dests[k].rcpt, '@');
-		if (r->smarthost == NULL && (dom == NULL || d2 == NULL ||
-		    strcasecmp(dom, d2) != 0))
-			continue;
-		grp[n++] = k;
-	}
+	/* this message's, then later messages' (kept together per message) */
+	for (m2 = m; m2 != NULL && n < GROUP_MAX; m2 = m2->nextm)
+		for (k = m2 == m ? i + 1 : 0; k < m2->env.ndests &&
+		    n < GROUP_MAX; k++) {
+			if (m2->state[k] != D_PENDING || m2->next[k] > now ||
+			    strcmp(m2->env.dests[k].rule,
+			    m->env.dests[i].rule) != 0)
+				continue;
+			d2 = strrchr(m2->env.dests[k].rcpt, '@');
+			if (r->smarthost == NULL && (dom == NULL || d2 == NULL ||
+			    strcasecmp(dom, d2) != 0))
+				continue;
+			gm[n] = m2;
+			grp[n++] = k;
+		}
 	return n;
 }
 
@@ -560,6 +595,8 @@ dispatch(void)
 	char		 path[4096], err[512];
 	time_t		 now = time(NULL);
 	size_t		 i, k, ngrp, grp[GROUP_MAX];
+	struct rmsg	*gm[GROUP_MAX];
+	struct relay_item items[GROUP_MAX];
 	int		 errfd;
 	pid_t		 pid;
 
@@ -572,8 +609,12 @@ dispatch(void)
 			if (m->state[i] != D_PENDING || m->next[i] > now)
 				continue;
 			str_fmt(path, sizeof(path), "%s/%s", msgdir, m->id);
-			ngrp = group(m, i, grp);
-			pid = ngrp > 1 ? deliver_start_relay(cf, &m->env, grp, ngrp,
+			ngrp = group(m, i, gm, grp);
+			for (k = 0; k < ngrp; k++) {
+				items[k].e = &gm[k]->env;
+				items[k].i = grp[k];
+			}
+			pid = ngrp > 1 ? deliver_start_relay(cf, items, ngrp,
 			    path, &errfd, err, sizeof(err)) : deliver_start(cf,
 			    &m->env, i, path, &errfd, err, sizeof(err));
 			if (pid == -1) {
@@ -591,12 +632,13 @@ dispatch(void)
 			jobs[njobs].started = now;
 			jobs[njobs].ngrp = ngrp;
 			memcpy(jobs[njobs].grp, grp, ngrp * sizeof(grp[0]));
+			memcpy(jobs[njobs].gm, gm, ngrp * sizeof(gm[0]));
 			njobs++;
 			log_debug("id=%s rcpt=<%s> delivery pid=%ld started%s",
 			    m->id, m->env.dests[i].rcpt, (long)pid, ngrp > 1 ?
 			    " (with the other recipients of its route)" : "");
 			for (k = 0; k < ngrp; k++)
-				m->state[grp[k]] = D_RUNNING;
+				gm[k]->state[grp[k]] = D_RUNNING;
 		}
 	}
 }
@@ -767,7 +809,7 @@ control_exec(char *line, struct buf *out)
 			buf_printf(out, "error: no message %s\n", av[1]);
 		else {
 			for (k = 0; k < njobs; k++)
-				if (jobs[k].m == m)
+				if (job_uses(&jobs[k], m))
 					break;
 			if (k < njobs)
 				buf_printf(out, "error: %s is being delivered, "

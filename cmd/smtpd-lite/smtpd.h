@@ -212,12 +212,18 @@ void	runner_run(struct config *, int notify_fd) __attribute__((noreturn));
 pid_t	deliver_start(const struct config *, const struct envelope *, size_t i,
 	    const char *msgpath, int *errfd_r, char *err, size_t errlen);
 /*
- * Relays dests idx[0..n) (one rule, one route) in one transaction. With
- * n > 1 the child writes "INDEX EXITCODE TEXT" lines to the error pipe,
- * one per recipient, and exits 0.
+ * Relays items[0..n) (one rule, one route; the items of one message
+ * together, items[0]'s file at msgpath) over one connection, a
+ * transaction per message. With n > 1 the child writes "K EXITCODE TEXT"
+ * lines to the error pipe, one per item, and exits 0.
  */
-pid_t	deliver_start_relay(const struct config *, const struct envelope *,
-	    const size_t *idx, size_t n, const char *msgpath, int *errfd_r,
-	    char *err, size_t errlen);
+#define RELAY_GROUP_MAX	100
+struct relay_item {
+	const struct envelope	*e;
+	size_t			 i;	/* dest index in e */
+};
+pid_t	deliver_start_relay(const struct config *, const struct relay_item *,
+	    size_t n, const char *msgpath, int *errfd_r, char *err,
+	    size_t errlen);
 
 #endif

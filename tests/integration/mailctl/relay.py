@@ -148,6 +148,20 @@ t.ok(len(re.findall(r"auth=ok user=relayuser", smart.log())) == 2 and
      re.search(r"accepted id=\S+ from=<alice@local.test> rcpts=2", smart.log()),
      "the route's recipients went in one connection and one transaction")
 
+# two messages for one route while deliveries are paused: one connection
+MAILCTL = os.path.join(BIN, "mailctl")
+subprocess.run([MAILCTL, "-c", conf, "pause"], check=True, capture_output=True)
+submit("bob@example.org", "Subject: batch one\r\n\r\n1\r\n")
+submit("carl@example.org", "Subject: batch two\r\n\r\n2\r\n")
+subprocess.run([MAILCTL, "-c", conf, "resume"], check=True, capture_output=True)
+t.ok(wait(lambda: "batch one" in box("smart-bob") and "batch two" in box("smart-carl")),
+     "two queued messages for one smarthost delivered")
+sess = re.findall(r"smtpd-lite\[(\d+)\]: session=\S+ accepted id=\S+ from=<alice@local.test> rcpts=1",
+                  smart.log())
+t.ok(len(re.findall(r"auth=ok user=relayuser", smart.log())) == 3 and len(sess) >= 3
+     and sess[-1] == sess[-2],
+     "both went over one connection, a transaction each (smtpc_deliver_batch)")
+
 loop = "".join("Received: from hop%d by x; Sun, 1 Jan 2026 00:00:00 +0000\r\n" % i
                for i in range(101))
 submit("bob@example.org", loop + "Subject: looping\r\n\r\nround and round\r\n")

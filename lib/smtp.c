@@ -1162,6 +1162,6 @@ smtp_session_line(struct smtp_session *s, const char *line, size_t len,
 	if (strcasecmp(verb, "AUTH") == 0)
 		return cmd_auth(s, arg);
 	if (strcasecmp(verb, "BDAT") == 0)
-		return bad(s, 502, "5.5.1", "BDAT not implemented");
+		return bad(s, 502, "5.5.1", "BDAT: CHUNKING is not offered");
 	return bad(s, 500, "5.5.1", "command unrecognized");
 }

@@ -26,6 +26,9 @@
 #ifndef BINDIR
 #define BINDIR "/usr/local/bin"
 #endif
+#ifndef PROGRAM_PREFIX
+#define PROGRAM_PREFIX ""
+#endif
 
 static const char *const global_keys[] = { "hostname", "user", "queue", "lda",
 	"max_message_size", "max_recipients", "max_sessions",
@@ -345,7 +348,7 @@ config_load(struct config *cf, const char *path, char *err, size_t errlen)
 	host[sizeof(host) - 1] = '\0';
 	cf->hostname = xstrdup(conf_get(g, "hostname", host));
 	cf->queue = xstrdup(conf_get(g, "queue", LOCALSTATEDIR "/spool/smtpd-lite"));
-	cf->lda = xstrdup(conf_get(g, "lda", BINDIR "/lda"));
+	cf->lda = xstrdup(conf_get(g, "lda", BINDIR "/" PROGRAM_PREFIX "lda"));
 	/* mailctl(8): the admin socket and the local submission socket */
 	{
 		char	 def[4096];

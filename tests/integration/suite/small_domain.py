@@ -2,20 +2,34 @@
 COURRIEL_ETC, passwords set with mailpasswd -s bcrypt -t, supervisord runs
 smtpd-lite and imapd. The MX takes mail for the virtual users of both
 domains from anyone (an alias to two users too) and refuses relaying;
-submission requires TLS and AUTH and refuses a sender outside our domains;
-imapd lists the special-use folders and a client can file into Sent."""
-import imaplib, os, smtplib, ssl, subprocess
+submission requires TLS and AUTH and lets each user send only as their
+own addresses (the senders table setup.sh writes); their mail to another
+domain is relayed to its MX (remote.example in a private unbound, MX
+127.0.0.1, a scripted SMTP server on a free port); imapd lists the
+special-use folders and a client can file into Sent."""
+import imaplib, os, smtplib, ssl, subprocess, sys
 from _suite import (T, scratch, free_port, TOP, BIN, ROOT, wait_for,
                     pid_of, kill9, alive, count, swaks, Supervised)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "relay"))
+from _relay import unbound, smtp_server, events  # noqa: E402
 
 t = T()
 ex = os.path.join(TOP, "etc", "examples", "small-domain")
 d = scratch("suite-domain.")
 etc = os.path.join(d, "etc")
+# the world outside: remote.example's MX is a scripted server on loopback
+# (libunbound answers test., invalid. and localhost. itself: use example.)
+dnsport, rport = free_port(), free_port()
+dns = unbound(d, dnsport, ['local-zone: "example." static'] + [
+    "local-data: " + x for x in ['"remote.example. MX 10 mx.remote.example."',
+                                 '"mx.remote.example. A 127.0.0.1"']])
+remote, rlog = smtp_server(d, "remote", rport)
 P = {k: free_port() for k in ("MX_PORT", "SUBMISSION_PORT", "IMAP_PORT", "IMAPS_PORT")}
 env = dict(os.environ, COURRIEL_ETC=etc, COURRIEL_BIN=BIN, COURRIEL_SBIN=BIN,
            VMAIL_DIR=d + "/vmail", VMAIL_UID="5004", VMAIL_GID="5004",
            SPOOL=d + "/spool", LISTEN_ADDRESS="127.0.0.1",
+           RESOLVER="127.0.0.1:%d" % dnsport, RELAY_MX_PORT=str(rport),
            **{k: str(v) for k, v in P.items()})
 p = subprocess.run(["sh", os.path.join(ex, "setup.sh")], env=env,
                    capture_output=True, text=True, timeout=60)
@@ -28,6 +42,9 @@ for u, pw in (("alice", "alice pw"), ("bob", "bob pw")):
     t.ok(p.returncode == 0, "mailpasswd -s bcrypt -t passwd add %s" % u)
 with open(os.path.join(etc, "passwd")) as f:
     t.ok(f.read().count("$2") == 2, "bcrypt hashes in the table")
+with open(os.path.join(etc, "senders")) as f:
+    t.ok("alice\talice@labomedia.org, contact@labomedia.org" in f.read(),
+         "setup.sh writes the senders table from the virtuals")
 for prog, conf in (("smtpd-lite", "smtpd-lite.conf"), ("imapd", "imapd.conf")):
     p = subprocess.run([os.path.join(BIN, prog), "-n", "-c", os.path.join(etc, conf)],
                        env=env, capture_output=True, text=True, timeout=30)
@@ -67,6 +84,9 @@ rc, o = mx("--to", "nosuch@labomedia.org")
 t.ok(rc != 0 and "550 5.1.1" in o, "MX: unknown user of our domain refused (550 5.1.1)")
 rc, o = mx("--to", "someone@gmail.com")
 t.ok(rc != 0 and "550 5.7.1" in o, "MX: no relaying for strangers (550 5.7.1)")
+rc, o = mx("--to", "someone@remote.example")
+t.ok(rc != 0 and "550 5.7.1" in o,
+     "MX: no relaying to remote.example either, though it resolves (550 5.7.1)")
 
 rc, o = sub("--to", "bob@radio-campus.org")
 t.ok(rc != 0 and "530" in o, "submission without AUTH: 530")
@@ -79,7 +99,34 @@ t.ok(wait_for(lambda: count(box("bob"), "Subject: sub-internal") == 1, 10),
      "bob has it")
 rc, o = sub("-au", "alice", "-ap", "alice pw", "--from", "alice@gmail.com",
             "--to", "bob@radio-campus.org")
-t.ok(rc != 0 and "550" in o, "submission: a sender outside our domains is refused")
+t.ok(rc != 0 and "553 5.7.1" in o,
+     "submission: a sender outside our domains is refused (553 5.7.1)")
+rc, o = sub("-au", "alice", "-ap", "alice pw", "--from", "bob@radio-campus.org",
+            "--to", "bob@radio-campus.org")
+t.ok(rc != 0 and "553 5.7.1" in o,
+     "submission: alice may not send as bob@radio-campus.org (553 5.7.1)")
+rc, o = sub("-au", "alice", "-ap", "alice pw", "--from", "someone@elsewhere.example",
+            "--to", "someone@remote.example")
+t.ok(rc != 0 and "553 5.7.1" in o,
+     "submission: nor as someone@elsewhere.example (553 5.7.1)")
+rc, o = sub("-au", "alice", "-ap", "alice pw", "--from", "alice@labomedia.org",
+            "--to", "someone@remote.example", "--header", "Subject: sub-out")
+t.ok(rc == 0, "submission: alice as alice@labomedia.org to someone@remote.example")
+
+
+def relayed():
+    return [m for m in events(rlog, "message") if "Subject: sub-out" in m["data"]]
+
+
+got = wait_for(relayed, 20)
+t.ok(len(got) == 1 and got[0]["mail"].startswith("<alice@labomedia.org>") and
+     got[0]["rcpts"] == ["someone@remote.example"],
+     "relayed to remote.example's MX (found through DNS), sender kept: %s"
+     % [(m["mail"], m["rcpts"]) for m in got])
+t.ok(not any("someone@remote.example" in m["rcpts"] and
+             not m["mail"].startswith("<alice@labomedia.org>")
+             for m in events(rlog, "message")),
+     "nothing refused above reached the remote MX")
 rc, o = sub("-au", "alice", "-ap", "bob pw", "--to", "bob@radio-campus.org")
 t.ok(rc != 0 and "535" in o, "submission: a wrong password is refused (535)")
 

@@ -87,6 +87,7 @@ mkdir_mode(const char *path, mode_t mode, uid_t uid, gid_t gid)
 
 /* queue/ reachable by sessions; incoming/ writable, not readable, by them. */
 static void queue_lock(const struct config *);
+#define QUEUE_LOCK_WAIT	30	/* seconds a new daemon waits for the old one */
 
 static void
 queue_setup(const struct config *cf, int daemon)
@@ -115,20 +116,32 @@ msg:
 
 /*
  * One daemon per queue: two runners on one queue would deliver each
- * message twice. The lock lives as long as the master (sessions and the
- * runner inherit it; deliveries do not, it is close-on-exec).
+ * message twice. The lock lives as long as the master and the runner;
+ * sessions close it (a session of a master killed with -9 may live on
+ * until its client leaves, and must not keep a restarted daemon out),
+ * deliveries do not inherit it (close-on-exec). A runner whose master
+ * died finishes quickly; a new daemon waits for it a little while.
  */
+static int	lock_fd = -1;
+
 static void
 queue_lock(const struct config *cf)
 {
 	char	 path[4096];
-	int	 fd;
+	int	 i;
 
 	str_fmt(path, sizeof(path), "%s/lock", cf->queue);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+	if ((lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
 		fatal("queue: %s", path);
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1)
-		fatalx("queue %s is in use by another smtpd-lite", cf->queue);
+	for (i = 0; flock(lock_fd, LOCK_EX | LOCK_NB) == -1; i++) {
+		if (errno != EWOULDBLOCK || i == QUEUE_LOCK_WAIT * 10)
+			fatalx("queue %s is in use by another smtpd-lite",
+			    cf->queue);
+		if (i == 0)
+			log_info("queue %s: waiting for the previous "
+			    "smtpd-lite to let go", cf->queue);
+		usleep(100000);
+	}
 }
 
 /*
@@ -362,6 +375,8 @@ new_session(struct config *cf, struct listener *l, int fd,
 	}
 	if (pid == 0) {
 		close(sp[0]);
+		if (lock_fd != -1)
+			close(lock_fd);
 		child_session(cf, &ctx);
 	}
 	close(fd);

@@ -174,3 +174,30 @@ t.ok(wait_for(lambda: all(count("burst", s) >= 1 for s in acked), 20),
 dups = [s for s in acked if count("burst", "Subject: %s\n" % s) > 1]
 print("# duplicates after kill -9 in a burst: %d" % len(dups))
 t.ok(wait_for(lambda: len(queue_files(d)) == 0, 10), "queue drained")
+
+# 6. kill -9 of the master alone (what supervisord sees) while a client
+# holds a session open: the session lives on, yet a new daemon starts at
+# once on the same queue and ports and delivers.
+import signal
+import socket
+idle = socket.create_connection(("127.0.0.1", port), 5)
+idle.settimeout(5)
+t.ok(idle.recv(512).startswith(b"220"), "an idle session is open")
+os.kill(srv.p.pid, signal.SIGKILL)
+srv.p.wait()
+old = srv
+srv = start(d, conf, [port, lport])
+try:
+    send("bob@example.org", ["alice@example.org"], "after-master-kill")
+    sent = True
+except Exception as e:
+    print("# send after master kill: %r" % e)
+    sent = False
+t.ok(sent, "a new smtpd-lite accepts mail while the old master's session lives")
+t.ok(wait_for(lambda: count("alice", "Subject: after-master-kill") == 1, 15),
+     "and delivers it")
+idle.close()
+try:
+    os.killpg(old.p.pid, signal.SIGKILL)
+except OSError:
+    pass

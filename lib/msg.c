@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "msg.h"
 
@@ -422,57 +423,28 @@ hexval(int c)
 	return -1;
 }
 
-static int
-b64v(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* Decodes the text of one encoded word into raw bytes. -1 if malformed. */
 static int
 decode_word(int enc, const char *t, size_t len, struct buf *raw)
 {
 	size_t		i;
-	unsigned	bits = 0;
-	int		nbits = 0, v;
+	int		v;
 
+	if (enc != 'Q')
+		return base64_decode_buf(raw, t, len, BASE64_LOOSE);
 	for (i = 0; i < len; i++) {
-		if (enc == 'Q') {
-			if (t[i] == '_')
-				v = ' ';
-			else if (t[i] == '=' && i + 2 < len + 0 &&
-			    hexval(t[i + 1]) >= 0 && hexval(t[i + 2]) >= 0) {
-				v = hexval(t[i + 1]) * 16 + hexval(t[i + 2]);
-				i += 2;
-			} else if (t[i] == '=')
-				return -1;
-			else
-				v = (unsigned char)t[i];
-			if (buf_addc(raw, v) == -1)
-				return -1;
-			continue;
-		}
-		if (t[i] == '=')
-			break;
-		if ((v = b64v((unsigned char)t[i])) < 0)
+		if (t[i] == '_')
+			v = ' ';
+		else if (t[i] == '=' && i + 2 < len + 0 &&
+		    hexval(t[i + 1]) >= 0 && hexval(t[i + 2]) >= 0) {
+			v = hexval(t[i + 1]) * 16 + hexval(t[i + 2]);
+			i += 2;
+		} else if (t[i] == '=')
 			return -1;
-		bits = (bits << 6) | (unsigned)v;
-		nbits += 6;
-		if (nbits >= 8) {
-			nbits -= 8;
-			if (buf_addc(raw, (int)((bits >> nbits) & 0xff)) == -1)
-				return -1;
-		}
+		else
+			v = (unsigned char)t[i];
+		if (buf_addc(raw, v) == -1)
+			return -1;
 	}
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "smtp.h"
 
@@ -447,69 +448,6 @@ smtp_data_stuff(struct buf *out, const char *msg, size_t len)
 }
 
 /* ------------------------------------------------------------------ */
-/* base64 */
-
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int
-smtp_b64_decode(const char *in, size_t inlen, unsigned char *out,
-    size_t outsize, size_t *outlen)
-{
-	size_t		 i, o = 0;
-	unsigned int	 acc = 0;
-	int		 bits = 0, pad = 0;
-	const char	*p;
-
-	if (inlen % 4 != 0)
-		return -1;
-	for (i = 0; i < inlen; i++) {
-		if (in[i] == '=') {
-			if (i < inlen - 2)
-				return -1;
-			pad++;
-			continue;
-		}
-		if (pad || in[i] == '\0' || (p = strchr(b64chars, in[i])) == NULL)
-			return -1;
-		acc = (acc << 6) | (unsigned int)(p - b64chars);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o + 1 >= outsize)
-				return -1;
-			out[o++] = (acc >> bits) & 0xff;
-		}
-	}
-	out[o] = '\0';
-	*outlen = o;
-	return 0;
-}
-
-int
-smtp_b64_encode(const unsigned char *in, size_t inlen, char *out, size_t outsize)
-{
-	size_t	 i, o = 0;
-	unsigned int v;
-
-	if ((inlen + 2) / 3 * 4 + 1 > outsize)
-		return -1;
-	for (i = 0; i < inlen; i += 3) {
-		v = in[i] << 16;
-		if (i + 1 < inlen)
-			v |= in[i + 1] << 8;
-		if (i + 2 < inlen)
-			v |= in[i + 2];
-		out[o++] = b64chars[(v >> 18) & 63];
-		out[o++] = b64chars[(v >> 12) & 63];
-		out[o++] = i + 1 < inlen ? b64chars[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < inlen ? b64chars[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return 0;
-}
-
-/* ------------------------------------------------------------------ */
 /* the session */
 
 #define R(s, code, esc, ...)	smtp_reply(&(s)->out, code, esc, __VA_ARGS__)
@@ -941,7 +879,7 @@ auth_plain(struct smtp_session *s, const char *b64)
 	size_t		 n, i, z1 = (size_t)-1, z2 = (size_t)-1;
 	const char	*authz, *authc, *pass;
 
-	if (smtp_b64_decode(b64, strlen(b64), raw, sizeof(raw), &n) == -1) {
+	if (base64_decode(b64, strlen(b64), raw, sizeof(raw), &n, 0) == -1) {
 		R(s, 501, "5.5.2", "cannot decode the response");
 		s->state = SMTP_S_READY;
 		return;
@@ -1017,8 +955,8 @@ cmd_auth(struct smtp_session *s, const char *arg)
 			s->state = SMTP_S_AUTH_USER;
 			buf_adds(&s->out, "334 VXNlcm5hbWU6\r\n");
 		} else {
-			if (smtp_b64_decode(sp, strlen(sp), raw, sizeof(raw),
-			    &len) == -1 || len >= sizeof(s->login_user) ||
+			if (base64_decode(sp, strlen(sp), raw, sizeof(raw),
+			    &len, 0) == -1 || len >= sizeof(s->login_user) ||
 			    memchr(raw, '\0', len) != NULL) {
 				R(s, 501, "5.5.2", "cannot decode the response");
 				return SMTP_CONTINUE;
@@ -1049,8 +987,8 @@ auth_continue(struct smtp_session *s, const char *line)
 		auth_plain(s, line);
 		break;
 	case SMTP_S_AUTH_USER:
-		if (smtp_b64_decode(line, strlen(line), raw, sizeof(raw), &len) ==
-		    -1 || len >= sizeof(s->login_user) ||
+		if (base64_decode(line, strlen(line), raw, sizeof(raw), &len,
+		    0) == -1 || len >= sizeof(s->login_user) ||
 		    memchr(raw, '\0', len) != NULL) {
 			s->state = SMTP_S_READY;
 			R(s, 501, "5.5.2", "cannot decode the response");
@@ -1061,8 +999,8 @@ auth_continue(struct smtp_session *s, const char *line)
 		buf_adds(&s->out, "334 UGFzc3dvcmQ6\r\n");
 		break;
 	case SMTP_S_AUTH_PASS:
-		if (smtp_b64_decode(line, strlen(line), raw, sizeof(raw), &len) ==
-		    -1 || memchr(raw, '\0', len) != NULL) {
+		if (base64_decode(line, strlen(line), raw, sizeof(raw), &len,
+		    0) == -1 || memchr(raw, '\0', len) != NULL) {
 			s->state = SMTP_S_READY;
 			R(s, 501, "5.5.2", "cannot decode the response");
 		} else

@@ -114,15 +114,6 @@ void	smtp_data_longline(struct smtp_data *);
  */
 int	smtp_data_stuff(struct buf *out, const char *msg, size_t len);
 
-/* ---- base64 (AUTH) ---- */
-
-/* Decodes; 0 and *outlen, or -1 on bad input or no room. out NUL-terminated. */
-int	smtp_b64_decode(const char *in, size_t inlen, unsigned char *out,
-	    size_t outsize, size_t *outlen);
-/* Encodes into out (NUL-terminated). 0, or -1 when it does not fit. */
-int	smtp_b64_encode(const unsigned char *in, size_t inlen, char *out,
-	    size_t outsize);
-
 /* ---- the server session ---- */
 
 struct smtp_session;

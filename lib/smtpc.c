@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "io.h"
 #include "smtpc.h"
@@ -214,40 +215,6 @@ smtpc_data_end(struct smtpc_dot *st, char *out, size_t outlen)
 	st->midline = 0;
 	st->cr = 0;
 	return o + 3;
-}
-
-/* --- base64 for AUTH --- */
-
-static int
-b64_encode(const unsigned char *in, size_t n, char *out, size_t outlen)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i, o = 0;
-
-	if (n > (outlen - 1) / 4 * 3)
-		return -1;
-	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-		    in[i + 2];
-
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = tab[(v >> 6) & 63];
-		out[o++] = tab[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16;
-
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return 0;
 }
 
 /* --- the connection --- */
@@ -471,7 +438,7 @@ auth(struct smtpc *c, char *err, size_t errlen)
 		memcpy(raw + 1, c->o.auth_user, ul);
 		raw[ul + 1] = '\0';
 		memcpy(raw + ul + 2, c->o.auth_pass, pl);
-		if (b64_encode(raw, ul + pl + 2, b64, sizeof(b64)) == -1 ||
+		if (base64_encode(raw, ul + pl + 2, b64, sizeof(b64)) == -1 ||
 		    str_fmt(line, sizeof(line), "AUTH PLAIN %s", b64) == -1)
 			goto out;
 		if (command(c, line, "AUTH PLAIN ********", &r, NULL, err,
@@ -482,14 +449,13 @@ auth(struct smtpc *c, char *err, size_t errlen)
 			goto out;
 		if (r.code != 334)
 			goto refused;
-		if (b64_encode((const unsigned char *)c->o.auth_user, ul, b64,
-		    sizeof(b64)) == -1 ||
+		if (base64_encode(c->o.auth_user, ul, b64, sizeof(b64)) == -1 ||
 		    command(c, b64, "********", &r, NULL, err, errlen) == -1)
 			goto out;
 		if (r.code != 334)
 			goto refused;
-		if (b64_encode((const unsigned char *)(c->o.auth_pass ?
-		    c->o.auth_pass : ""), pl, b64, sizeof(b64)) == -1 ||
+		if (base64_encode(c->o.auth_pass ? c->o.auth_pass : "", pl, b64,
+		    sizeof(b64)) == -1 ||
 		    command(c, b64, "********", &r, NULL, err, errlen) == -1)
 			goto out;
 	} else {

@@ -261,8 +261,6 @@ long	conn_getline(struct conn *, char *err, size_t errlen);
 int	conn_send(struct conn *, size_t secret_from, char *err, size_t errlen,
 	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 int	conn_flush(struct conn *, char *err, size_t errlen);
-/* Base64 of n bytes into out (NUL-terminated). 0 or -1 when too small. */
-int	b64_encode(const void *, size_t n, char *out, size_t outlen);
 
 /* The job of one account, as the run loop sees it. */
 struct run {

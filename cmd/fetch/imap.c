@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "fetch.h"
 #include "imap.h"
@@ -241,7 +242,7 @@ greet_tls_login(struct imap *s)
 		memcpy(plain + 1, a->user, ul);
 		plain[1 + ul] = '\0';
 		memcpy(plain + 2 + ul, a->password, pl);
-		st = b64_encode(plain, ul + pl + 2, b64, sizeof(b64));
+		st = base64_encode(plain, ul + pl + 2, b64, sizeof(b64));
 		explicit_bzero(plain, sizeof(plain));
 		if (st == -1)
 			return -1;

@@ -248,34 +248,3 @@ conn_flush(struct conn *c, char *err, size_t errlen)
 	}
 	return 0;
 }
-
-int
-b64_encode(const void *in, size_t n, char *out, size_t outlen)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const unsigned char *p = in;
-	size_t i, o = 0;
-
-	if (n > (outlen - 1) / 4 * 3)
-		return -1;
-	for (i = 0; i + 2 < n; i += 3) {
-		out[o++] = tab[p[i] >> 2];
-		out[o++] = tab[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-		out[o++] = tab[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
-		out[o++] = tab[p[i + 2] & 63];
-	}
-	if (i < n) {
-		out[o++] = tab[p[i] >> 2];
-		if (i + 1 < n) {
-			out[o++] = tab[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-			out[o++] = tab[(p[i + 1] & 15) << 2];
-		} else {
-			out[o++] = tab[(p[i] & 3) << 4];
-			out[o++] = '=';
-		}
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return 0;
-}

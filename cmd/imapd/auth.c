@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "imap.h"
 #include "imapd.h"
@@ -53,56 +54,6 @@ auth_check(struct settings *cfg, const char *user, const char *pass)
 		return 0;
 	r = passwd_check(cfg->passwd, user, pass, 0);
 	return r;
-}
-
-static int
-b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Strict base64 decoding. Returns the length, or -1. */
-static long
-b64decode(const char *s, char *out, size_t outlen)
-{
-	size_t		 n = 0, len = strlen(s), i;
-	unsigned	 bits = 0;
-	int		 nb = 0, pad = 0;
-
-	if (len % 4 != 0)
-		return -1;
-	for (i = 0; i < len; i++) {
-		int v;
-
-		if (s[i] == '=') {
-			pad++;
-			continue;
-		}
-		if (pad || (v = b64val((unsigned char)s[i])) < 0)
-			return -1;
-		bits = (bits << 6) | (unsigned)v;
-		nb += 6;
-		if (nb >= 8) {
-			nb -= 8;
-			if (n + 1 >= outlen)
-				return -1;
-			out[n++] = (char)((bits >> nb) & 0xff);
-		}
-	}
-	if (pad > 2)
-		return -1;
-	out[n] = '\0';
-	return (long)n;
 }
 
 /* Verifies through the monitor (fd >= 0) or here. */
@@ -174,6 +125,7 @@ cmd_authenticate(struct session *s, int privsep_fd)
 	char		 line[2048], dec[1600], *authz, *authc, *pass;
 	const char	*ir = NULL;
 	long		 n, len;
+	size_t		 dlen;
 	int		 r;
 
 	if (mech == NULL || s->args.v[2].type != IMAP_ATOM)
@@ -199,7 +151,8 @@ cmd_authenticate(struct session *s, int privsep_fd)
 		return session_reply(s, "BAD", "Authentication aborted");
 	if (strcmp(ir, "=") == 0)
 		ir = "";
-	len = b64decode(ir, dec, sizeof(dec));
+	len = base64_decode(ir, strlen(ir), dec, sizeof(dec), &dlen, 0) == 0 ?
+	    (long)dlen : -1;
 	explicit_bzero(line, sizeof(line));
 	if (len < 0)
 		return session_reply(s, "BAD", "Invalid base64");

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "imap.h"
 #include "imapd.h"
@@ -338,22 +339,6 @@ header_match(struct mctx *c, const char *field, const char *what)
 }
 
 static int
-b64v(int ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+')
-		return 62;
-	if (ch == '/')
-		return 63;
-	return -1;
-}
-
-static int
 hexv(int ch)
 {
 	if (ch >= '0' && ch <= '9')
@@ -370,21 +355,8 @@ decode_body(const struct mime_part *p, const char *d, size_t len, struct buf *ou
 
 	buf_reset(out);
 	if (p->encoding != NULL && strcasecmp(p->encoding, "base64") == 0) {
-		unsigned bits = 0;
-		int nb = 0;
-
-		for (i = 0; i < len; i++) {
-			int v = b64v((unsigned char)d[i]);
-
-			if (v < 0)
-				continue;
-			bits = (bits << 6) | (unsigned)v;
-			nb += 6;
-			if (nb >= 8) {
-				nb -= 8;
-				buf_addc(out, (int)((bits >> nb) & 0xff));
-			}
-		}
+		/* as before: past the buffer's maximum, the rest is not searched */
+		(void)base64_decode_buf(out, d, len, BASE64_SKIP);
 		return;
 	}
 	if (p->encoding != NULL && strcasecmp(p->encoding, "quoted-printable") == 0) {

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "smtp.h"
 #include "t.h"
@@ -207,8 +208,8 @@ main(void)
 	buf_free(&b);
 
 	/* base64 */
-	T_EQ_INT(smtp_b64_encode((const unsigned char *)"\0alice\0secret", 13,
-	    b64, sizeof(b64)), 0, "b64 encode");
+	T_EQ_INT(base64_encode("\0alice\0secret", 13, b64, sizeof(b64)), 0,
+	    "b64 encode");
 	T_EQ_STR(b64, "AGFsaWNlAHNlY3JldA==", "b64 value");
 
 	/* session: a plain SMTP transaction with pipelining */
@@ -273,14 +274,14 @@ main(void)
 	o = feed("AUTH PLAIN AGFsaWNlAHdyb25n\r\n");
 	HAS(o, "535 5.7.8", "wrong password");
 	T_OK(ss.delay_ms > 0, "delay after a failed AUTH");
-	smtp_b64_encode((const unsigned char *)"bob\0alice\0secret", 16, b64,
+	base64_encode("bob\0alice\0secret", 16, b64,
 	    sizeof(b64));
 	{
 		char l[300];
 		str_fmt(l, sizeof(l), "AUTH PLAIN %s\r\n", b64);
 		o = feed(l);
 		HAS(o, "535 5.7.8 authorization identity", "other authzid refused");
-		smtp_b64_encode((const unsigned char *)"alice\0alice\0secret", 18,
+		base64_encode("alice\0alice\0secret", 18,
 		    b64, sizeof(b64));
 		str_fmt(l, sizeof(l), "AUTH PLAIN\r\n%s\r\n", b64);
 		o = feed(l);

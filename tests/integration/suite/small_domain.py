@@ -5,7 +5,8 @@ domains from anyone (an alias to two users too) and refuses relaying;
 submission requires TLS and AUTH and lets each user send only as their
 own addresses (the senders table setup.sh writes); their mail to another
 domain is relayed to its MX (remote.example in a private unbound, MX
-127.0.0.1, a scripted SMTP server on a free port); imapd lists the
+127.0.0.1, a scripted SMTP server on a free port), and a remote 550
+bounces into the sender's Maildir; imapd lists the
 special-use folders and a client can file into Sent."""
 import imaplib, os, smtplib, ssl, subprocess, sys
 from _suite import (T, scratch, free_port, TOP, BIN, ROOT, wait_for,
@@ -123,6 +124,12 @@ t.ok(len(got) == 1 and got[0]["mail"].startswith("<alice@labomedia.org>") and
      got[0]["rcpts"] == ["someone@remote.example"],
      "relayed to remote.example's MX (found through DNS), sender kept: %s"
      % [(m["mail"], m["rcpts"]) for m in got])
+rc, o = sub("-au", "alice", "-ap", "alice pw", "--from", "alice@labomedia.org",
+            "--to", "perm-nobody@remote.example", "--header", "Subject: sub-perm")
+t.ok(rc == 0, "submission: alice to perm-nobody@remote.example (the MX will say 550)")
+t.ok(wait_for(lambda: count(box("alice"), "Undelivered Mail Returned") == 1 and
+              count(box("alice"), "perm-nobody@remote.example") == 1, 20),
+     "the remote 550 bounces into alice's Maildir")
 t.ok(not any("someone@remote.example" in m["rcpts"] and
              not m["mail"].startswith("<alice@labomedia.org>")
              for m in events(rlog, "message")),
@@ -152,7 +159,7 @@ m.logout()
 m = imaplib.IMAP4_SSL("127.0.0.1", P["IMAPS_PORT"], ssl_context=ctx)
 m.login("alice", "alice pw")
 typ, data = m.select("INBOX", readonly=True)
-t.eq(int(data[0]), 2, "IMAPS: alice's INBOX holds her 2 messages")
+t.eq(int(data[0]), 3, "IMAPS: alice's INBOX holds her 2 messages and the bounce")
 m.logout()
 
 old = pid_of(conf, "smtpd-lite", env)

@@ -877,6 +877,28 @@ session_any_state(struct session *s, const char *cmd)
 	return 0;
 }
 
+/*
+ * The selected-state commands that also have a UID form (RFC 3501 6.4.8,
+ * RFC 4315, RFC 6851): one list for both, s->uid telling them apart.
+ */
+static int
+message_cmd(struct session *s, const char *cmd, size_t a, const char *unknown)
+{
+	if (strcasecmp(cmd, "FETCH") == 0)
+		return cmd_fetch(s, a);
+	if (strcasecmp(cmd, "STORE") == 0)
+		return cmd_store(s, a);
+	if (strcasecmp(cmd, "SEARCH") == 0)
+		return cmd_search(s, a);
+	if (strcasecmp(cmd, "COPY") == 0)
+		return cmd_copy(s, a, 0);
+	if (strcasecmp(cmd, "MOVE") == 0)
+		return cmd_copy(s, a, 1);
+	if (strcasecmp(cmd, "EXPUNGE") == 0)
+		return cmd_expunge(s, a, s->uid);
+	return session_reply(s, "BAD", "%s", unknown);
+}
+
 static int
 dispatch(struct session *s)
 {
@@ -895,19 +917,7 @@ dispatch(struct session *s)
 		a = 3;
 		if (!s->selected)
 			return session_reply(s, "BAD", "No mailbox selected");
-		if (strcasecmp(cmd, "FETCH") == 0)
-			return cmd_fetch(s, a);
-		if (strcasecmp(cmd, "STORE") == 0)
-			return cmd_store(s, a);
-		if (strcasecmp(cmd, "SEARCH") == 0)
-			return cmd_search(s, a);
-		if (strcasecmp(cmd, "COPY") == 0)
-			return cmd_copy(s, a, 0);
-		if (strcasecmp(cmd, "MOVE") == 0)
-			return cmd_copy(s, a, 1);
-		if (strcasecmp(cmd, "EXPUNGE") == 0)
-			return cmd_expunge(s, a, 1);
-		return session_reply(s, "BAD", "Unknown UID command");
+		return message_cmd(s, cmd, a, "Unknown UID command");
 	}
 	if (strcasecmp(cmd, "SELECT") == 0)
 		return cmd_select(s, a, 0);
@@ -965,19 +975,7 @@ dispatch(struct session *s)
 		deselect(s);
 		return session_reply(s, "OK", "UNSELECT completed");
 	}
-	if (strcasecmp(cmd, "EXPUNGE") == 0)
-		return cmd_expunge(s, a, 0);
-	if (strcasecmp(cmd, "FETCH") == 0)
-		return cmd_fetch(s, a);
-	if (strcasecmp(cmd, "STORE") == 0)
-		return cmd_store(s, a);
-	if (strcasecmp(cmd, "SEARCH") == 0)
-		return cmd_search(s, a);
-	if (strcasecmp(cmd, "COPY") == 0)
-		return cmd_copy(s, a, 0);
-	if (strcasecmp(cmd, "MOVE") == 0)
-		return cmd_copy(s, a, 1);
-	return session_reply(s, "BAD", "Unknown command");
+	return message_cmd(s, cmd, a, "Unknown command");
 }
 
 /* Runs the authenticated session until LOGOUT or the end of input. */

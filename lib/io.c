@@ -453,13 +453,8 @@ io_discard_input(struct io *io)
 	io->discarding = 0;
 }
 
-/*
- * write(2) on a pipe without dying of SIGPIPE when the reader is gone:
- * SIGPIPE is blocked around the call and, after EPIPE, the one it raised
- * is taken back (unless one was already pending). EPIPE is returned.
- */
-static ssize_t
-write_nosigpipe(int fd, const void *p, size_t n)
+ssize_t
+io_write_nosigpipe(int fd, const void *p, size_t n)
 {
 	struct timespec	 zero = { 0, 0 };
 	sigset_t	 set, old, pending;
@@ -519,7 +514,7 @@ raw_write(struct io *io, const char *p, size_t len, int timeout_ms)
 			k = len;
 			if (io->wfifo && k > PIPE_BUF)
 				k = PIPE_BUF;	/* fits without blocking */
-			n = write_nosigpipe(io->wfd, p, k);
+			n = io_write_nosigpipe(io->wfd, p, k);
 			if (n < 0) {
 				if (errno == EINTR || errno == EAGAIN)
 					continue;

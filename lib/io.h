@@ -54,6 +54,14 @@ int	io_has_line(struct io *);
 /* Drops buffered input (after STARTTLS: CVE-2011-0411). */
 void	io_discard_input(struct io *);
 
+/*
+ * write(2) on a raw fd without dying of SIGPIPE when the reader is gone:
+ * SIGPIPE is blocked around the call and, after EPIPE, the one it raised
+ * is taken back (unless one was already pending). As write(2); for io and
+ * for tls.c's socket BIO.
+ */
+ssize_t	io_write_nosigpipe(int fd, const void *, size_t n);
+
 /* Buffers output; flushes when the buffer is full. 0 or -1. */
 int	io_write(struct io *, const void *, size_t);
 int	io_puts(struct io *, const char *);

@@ -44,6 +44,7 @@
 #include <openssl/x509v3.h>
 
 #include "buf.h"
+#include "io.h"
 #include "tls.h"
 
 #define TLS_CIPHERS \
@@ -122,33 +123,6 @@ fd_ready(int fd, short events)
 	return r > 0;
 }
 
-/*
- * write(2) on a pipe without dying of SIGPIPE when the reader is gone:
- * SIGPIPE is blocked around the call and, after EPIPE, the one it raised
- * is taken back (unless one was already pending). EPIPE is returned.
- */
-static ssize_t
-write_nosigpipe(int fd, const void *p, size_t n)
-{
-	struct timespec	 zero = { 0, 0 };
-	sigset_t	 set, old, pending;
-	ssize_t		 r;
-	int		 e, was_pending;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	sigpending(&pending);
-	was_pending = sigismember(&pending, SIGPIPE);
-	sigprocmask(SIG_BLOCK, &set, &old);
-	r = write(fd, p, n);
-	e = errno;
-	if (r == -1 && e == EPIPE && !was_pending)
-		(void)sigtimedwait(&set, NULL, &zero);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	errno = e;
-	return r;
-}
-
 static int
 tls_bio_write(BIO *b, const char *data, int len)
 {
@@ -166,7 +140,7 @@ tls_bio_write(BIO *b, const char *data, int len)
 		/* A FIFO with room takes PIPE_BUF bytes without blocking. */
 		if (tb->wfifo && want > PIPE_BUF)
 			want = PIPE_BUF;
-		n = write_nosigpipe(tb->wfd, data, want);
+		n = io_write_nosigpipe(tb->wfd, data, want);
 	}
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)

@@ -35,6 +35,17 @@ lookup_ci(struct table *t, const char *key, char *val, size_t vallen)
 	return table_lookup(t, low, val, vallen);
 }
 
+/* The local part, or else the whole address, in t: 1, 0, or -1. */
+static int
+lookup_user(struct table *t, const char *user, const char *addr)
+{
+	int	found;
+
+	if ((found = lookup_ci(t, user, NULL, 0)) == 0)
+		found = lookup_ci(t, addr, NULL, 0);
+	return found;
+}
+
 struct netmatch {
 	const struct sockaddr_storage	*ss;
 	int				 found;
@@ -311,29 +322,14 @@ resolve(const struct config *cf, const struct origin *o, const char *sender,
 			smtp_reply(out, 550, "5.1.3", "<%s>: bad user name", addr);
 			return 0;
 		}
-		if (r->users) {
-			found = lookup_ci(r->users, user, NULL, 0);
-			if (found == 0)
-				found = lookup_ci(r->users, addr, NULL, 0);
+		if ((r->users != NULL &&
+		    (found = lookup_user(r->users, user, addr)) != 1) ||
+		    (r->userbase != NULL &&
+		    (found = lookup_user(r->userbase, user, addr)) != 1)) {
 			if (found == -1)
 				goto temp;
-			if (found == 0) {
-				smtp_reply(out, 550, "5.1.1",
-				    "<%s>: no such user", addr);
-				return 0;
-			}
-		}
-		if (r->userbase) {
-			found = lookup_ci(r->userbase, user, NULL, 0);
-			if (found == 0)
-				found = lookup_ci(r->userbase, addr, NULL, 0);
-			if (found == -1)
-				goto temp;
-			if (found == 0) {
-				smtp_reply(out, 550, "5.1.1",
-				    "<%s>: no such user", addr);
-				return 0;
-			}
+			smtp_reply(out, 550, "5.1.1", "<%s>: no such user", addr);
+			return 0;
 		}
 		return add_dest(r, orig, addr, user, dests, ndests, max, out);
 	}

@@ -194,6 +194,21 @@ str_fmt(char *dst, size_t size, const char *fmt, ...)
 	return 0;
 }
 
+int
+str_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+	int	saved = errno;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		(void)vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	errno = saved;
+	return -1;
+}
+
 char *
 str_lower(char *s)
 {

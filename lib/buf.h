@@ -48,6 +48,13 @@ size_t	str_lcat(char *dst, const char *src, size_t size);
 /* snprintf that returns 0, or -1 when the output was truncated or failed. */
 int	str_fmt(char *dst, size_t size, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+/*
+ * Puts an error message in a caller's buffer: nothing when err is NULL or
+ * errlen 0, truncated silently, errno kept. Always -1, so that a function
+ * can end with "return str_err(...)".
+ */
+int	str_err(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 /* Lowercases ASCII in place; returns s. */
 char	*str_lower(char *s);
 /* Strips leading and trailing ASCII white space in place; returns start. */

@@ -52,22 +52,6 @@ struct loader {
 	size_t		 errlen;
 };
 
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Records the first error of a load, as "file:line: what". */
 static void
 load_error(struct loader *l, const char *fmt, ...)
@@ -85,7 +69,7 @@ load_error(struct loader *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	errf(l->err, l->errlen, "%s:%d: %s", l->conf->path, l->errline, msg);
+	str_err(l->err, l->errlen, "%s:%d: %s", l->conf->path, l->errline, msg);
 }
 
 static int
@@ -123,7 +107,7 @@ expand(struct buf *out, const char *s, size_t n, int depth, char *err,
 	int		 nest;
 
 	if (depth > CONF_MAX_DEPTH) {
-		errf(err, errlen, "${...} nested too deeply");
+		str_err(err, errlen, "${...} nested too deeply");
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -146,7 +130,7 @@ expand(struct buf *out, const char *s, size_t n, int depth, char *err,
 				j++;
 		nlen = j - (i + 2);
 		if (nlen == 0 || nlen >= sizeof(name)) {
-			errf(err, errlen, "expected a variable name after "
+			str_err(err, errlen, "expected a variable name after "
 			    "'${' ([A-Za-z_][A-Za-z0-9_]*)");
 			return -1;
 		}
@@ -167,13 +151,14 @@ expand(struct buf *out, const char *s, size_t n, int depth, char *err,
 			}
 			deflen = (size_t)(s + k - def);
 		} else if (j < n) {
-			errf(err, errlen, "${%s: expected '}' or ':-default}'",
+			str_err(err, errlen,
+			    "${%s: expected '}' or ':-default}'",
 			    name);
 			return -1;
 		} else
 			k = n;
 		if (k >= n) {
-			errf(err, errlen, "${%s: missing '}'", name);
+			str_err(err, errlen, "${%s: missing '}'", name);
 			return -1;
 		}
 		v = getenv(name);
@@ -184,7 +169,8 @@ expand(struct buf *out, const char *s, size_t n, int depth, char *err,
 			if (expand(out, def, deflen, depth + 1, err, errlen) == -1)
 				return -1;
 		} else {
-			errf(err, errlen, "environment variable %s is not set "
+			str_err(err, errlen,
+			    "environment variable %s is not set "
 			    "(${%s:-default} gives a default)", name, name);
 			return -1;
 		}
@@ -192,7 +178,7 @@ expand(struct buf *out, const char *s, size_t n, int depth, char *err,
 	}
 	return 0;
 toolong:
-	errf(err, errlen, "value too long after expansion (max %d bytes)",
+	str_err(err, errlen, "value too long after expansion (max %d bytes)",
 	    CONF_MAX_VALUE);
 	return -1;
 }
@@ -208,7 +194,7 @@ conf_expand(const char *s, char **r, char *err, size_t errlen)
 		return -1;
 	}
 	if ((*r = buf_release(&b)) == NULL) {
-		errf(err, errlen, "out of memory");
+		str_err(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -437,13 +423,13 @@ load_mem(struct conf **confp, const char *name, const char *text, size_t len,
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->path = strdup(name)) == NULL) {
 		free(c);
-		errf(err, errlen, "%s: out of memory", name);
+		str_err(err, errlen, "%s: out of memory", name);
 		return -1;
 	}
 	memset(&l, 0, sizeof(l));
 	if (add_section(c, &l.seccap, "", NULL, 0) == NULL) {
 		conf_free(c);
-		errf(err, errlen, "%s: out of memory", name);
+		str_err(err, errlen, "%s: out of memory", name);
 		return -1;
 	}
 	l.conf = c;
@@ -464,7 +450,7 @@ load_mem(struct conf **confp, const char *name, const char *text, size_t len,
 	ini_stop_on_first_error = true;
 	rc = ini_parse_stream(reader, &l, handler, &l);
 	if (rc == -2 && !l.errline)
-		errf(err, errlen, "%s: out of memory", name);
+		str_err(err, errlen, "%s: out of memory", name);
 	else if (rc > 0 && !l.errline) {
 		l.line = rc;
 		load_error(&l, "expected 'key = value', '[section]' or a "
@@ -496,28 +482,28 @@ conf_load(struct conf **confp, const char *path, char *err, size_t errlen)
 
 	*confp = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		errf(err, errlen, "%s: %s", path, strerror(errno));
+		str_err(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) == -1) {
-		errf(err, errlen, "%s: %s", path, strerror(errno));
+		str_err(err, errlen, "%s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		errf(err, errlen, "%s: %s", path, S_ISDIR(st.st_mode) ?
+		str_err(err, errlen, "%s: %s", path, S_ISDIR(st.st_mode) ?
 		    "is a directory" : "not a regular file");
 		close(fd);
 		return -1;
 	}
 	if (st.st_size > CONF_MAX_SIZE) {
-		errf(err, errlen, "%s: too large (max %d bytes)", path,
+		str_err(err, errlen, "%s: too large (max %d bytes)", path,
 		    CONF_MAX_SIZE);
 		close(fd);
 		return -1;
 	}
 	if ((text = malloc((size_t)st.st_size + 1)) == NULL) {
-		errf(err, errlen, "%s: out of memory", path);
+		str_err(err, errlen, "%s: out of memory", path);
 		close(fd);
 		return -1;
 	}
@@ -526,7 +512,7 @@ conf_load(struct conf **confp, const char *path, char *err, size_t errlen)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			errf(err, errlen, "%s: %s", path, strerror(errno));
+			str_err(err, errlen, "%s: %s", path, strerror(errno));
 			free(text);
 			close(fd);
 			return -1;
@@ -645,9 +631,9 @@ conf_error(const struct conf *c, int line, char *err, size_t errlen,
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (line > 0)
-		errf(err, errlen, "%s:%d: %s", c->path, line, msg);
+		str_err(err, errlen, "%s:%d: %s", c->path, line, msg);
 	else
-		errf(err, errlen, "%s: %s", c->path, msg);
+		str_err(err, errlen, "%s: %s", c->path, msg);
 	return -1;
 }
 
@@ -784,11 +770,11 @@ read_secret(const char *path, char **r, char *msg, size_t msglen)
 	int		 fd, rc = -1;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
-		errf(msg, msglen, "%s: %s", path, strerror(errno));
+		str_err(msg, msglen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		errf(msg, msglen, "%s: not a regular file", path);
+		str_err(msg, msglen, "%s: not a regular file", path);
 		close(fd);
 		return -1;
 	}
@@ -797,7 +783,7 @@ read_secret(const char *path, char **r, char *msg, size_t msglen)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			errf(msg, msglen, "%s: %s", path, strerror(errno));
+			str_err(msg, msglen, "%s: %s", path, strerror(errno));
 			goto out;
 		}
 		len += (size_t)n;
@@ -808,7 +794,8 @@ read_secret(const char *path, char **r, char *msg, size_t msglen)
 	if ((nl = memchr(buf, '\n', len)) != NULL)
 		len = (size_t)(nl - buf);
 	else if (len == SECRET_MAX) {
-		errf(msg, msglen, "%s: first line longer than %d bytes", path,
+		str_err(msg, msglen,
+		    "%s: first line longer than %d bytes", path,
 		    SECRET_MAX);
 		goto out;
 	}
@@ -816,15 +803,15 @@ read_secret(const char *path, char **r, char *msg, size_t msglen)
 		len--;
 	buf[len] = '\0';
 	if (len == 0) {
-		errf(msg, msglen, "%s: empty first line", path);
+		str_err(msg, msglen, "%s: empty first line", path);
 		goto out;
 	}
 	if (memchr(buf, '\0', len) != NULL) {
-		errf(msg, msglen, "%s: NUL byte in the secret", path);
+		str_err(msg, msglen, "%s: NUL byte in the secret", path);
 		goto out;
 	}
 	if ((*r = strdup(buf)) == NULL) {
-		errf(msg, msglen, "out of memory");
+		str_err(msg, msglen, "out of memory");
 		goto out;
 	}
 	rc = 0;

@@ -21,24 +21,6 @@
 #include "buf.h"
 #include "maildir.h"
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-	int	saved = errno;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	errno = saved;
-}
-
 /*
  * Concatenates the strings up to NULL into dst; -1 with ENAMETOOLONG
  * when they do not fit. (Not snprintf: its code and locale pages are a
@@ -119,17 +101,17 @@ maildir_make(const char *path, char *err, size_t errlen)
 
 	if (path == NULL || *path == '\0') {
 		errno = EINVAL;
-		seterr(err, errlen, "maildir: empty path");
+		str_err(err, errlen, "maildir: empty path");
 		return -1;
 	}
 	if (mkdir_ok(path) == -1) {
-		seterr(err, errlen, "%s: mkdir: %s", path, strerror(errno));
+		str_err(err, errlen, "%s: mkdir: %s", path, strerror(errno));
 		return -1;
 	}
 	for (i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		if (join(p, sizeof(p), path, "/", sub[i], NULL) == -1 ||
 		    mkdir_ok(p) == -1) {
-			seterr(err, errlen, "%s/%s: mkdir: %s", path, sub[i],
+			str_err(err, errlen, "%s/%s: mkdir: %s", path, sub[i],
 			    strerror(errno));
 			return -1;
 		}
@@ -165,19 +147,19 @@ maildir_make_folder(const char *root, const char *name, char *err,
 
 	if (!maildir_folder_name_ok(name)) {
 		errno = EINVAL;
-		seterr(err, errlen, "%s: bad folder name", name ? name : "");
+		str_err(err, errlen, "%s: bad folder name", name ? name : "");
 		return -1;
 	}
 	if (join(path, sizeof(path), root, "/.", name, NULL) == -1 ||
 	    join(p, sizeof(p), path, "/maildirfolder", NULL) == -1) {
-		seterr(err, errlen, "%s/.%s: %s", root, name, strerror(errno));
+		str_err(err, errlen, "%s/.%s: %s", root, name, strerror(errno));
 		return -1;
 	}
 	if (maildir_make(path, err, errlen) == -1)
 		return -1;
 	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd == -1) {
-		seterr(err, errlen, "%s: open: %s", p, strerror(errno));
+		str_err(err, errlen, "%s: open: %s", p, strerror(errno));
 		return -1;
 	}
 	close(fd);
@@ -238,7 +220,7 @@ maildir_tmp_open(struct maildir_tmp *t, const char *maildir, char *err,
 	t->wlen = 0;
 	if (maildir == NULL || strlen(maildir) >= sizeof(t->dir)) {
 		errno = ENAMETOOLONG;
-		seterr(err, errlen, "%s: maildir path too long",
+		str_err(err, errlen, "%s: maildir path too long",
 		    maildir ? maildir : "");
 		return -1;
 	}
@@ -255,7 +237,7 @@ maildir_tmp_open(struct maildir_tmp *t, const char *maildir, char *err,
 		    host, NULL) == -1 ||
 		    join(path, sizeof(path), t->dir, "/tmp/", t->base,
 		    NULL) == -1) {
-			seterr(err, errlen, "%s/tmp: name too long", t->dir);
+			str_err(err, errlen, "%s/tmp: name too long", t->dir);
 			t->base[0] = '\0';
 			return -1;
 		}
@@ -266,7 +248,7 @@ maildir_tmp_open(struct maildir_tmp *t, const char *maildir, char *err,
 		if (errno != EEXIST)
 			break;
 	}
-	seterr(err, errlen, "%s: open: %s", path, strerror(errno));
+	str_err(err, errlen, "%s: open: %s", path, strerror(errno));
 	t->base[0] = '\0';
 	return -1;
 }
@@ -282,7 +264,7 @@ flush(struct maildir_tmp *t, char *err, size_t errlen)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			seterr(err, errlen, "%s/tmp/%s: write: %s", t->dir,
+			str_err(err, errlen, "%s/tmp/%s: write: %s", t->dir,
 			    t->base, strerror(errno));
 			return -1;
 		}
@@ -321,7 +303,7 @@ maildir_tmp_write(struct maildir_tmp *t, const void *data, size_t len,
 
 	if (t->fd == -1) {
 		errno = EBADF;
-		seterr(err, errlen, "maildir: write to a closed temp file");
+		str_err(err, errlen, "maildir: write to a closed temp file");
 		return -1;
 	}
 	if (len == 0)
@@ -366,11 +348,11 @@ dirsync(const char *dir, char *err, size_t errlen)
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1) {
-		seterr(err, errlen, "%s: open: %s", dir, strerror(errno));
+		str_err(err, errlen, "%s: open: %s", dir, strerror(errno));
 		return -1;
 	}
 	if (fsync(fd) == -1) {
-		seterr(err, errlen, "%s: fsync: %s", dir, strerror(errno));
+		str_err(err, errlen, "%s: fsync: %s", dir, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -398,12 +380,12 @@ maildir_tmp_commit(struct maildir_tmp *t, const char *flags, char *name_r,
 
 	if (t->fd == -1) {
 		errno = EBADF;
-		seterr(err, errlen, "maildir: commit of a closed temp file");
+		str_err(err, errlen, "maildir: commit of a closed temp file");
 		return -1;
 	}
 	if (flags != NULL && (strlen(flags) > 60 || !flags_ok(flags))) {
 		errno = EINVAL;
-		seterr(err, errlen, "maildir: bad flags \"%s\"", flags);
+		str_err(err, errlen, "maildir: bad flags \"%s\"", flags);
 		goto fail;
 	}
 	if (t->pending_cr) {
@@ -415,14 +397,14 @@ maildir_tmp_commit(struct maildir_tmp *t, const char *flags, char *name_r,
 	if (flush(t, err, errlen) == -1)
 		goto fail;
 	if (fsync(t->fd) == -1) {
-		seterr(err, errlen, "%s/tmp/%s: fsync: %s", t->dir, t->base,
+		str_err(err, errlen, "%s/tmp/%s: fsync: %s", t->dir, t->base,
 		    strerror(errno));
 		goto fail;
 	}
 	fd = t->fd;
 	t->fd = -1;
 	if (close(fd) == -1) {
-		seterr(err, errlen, "%s/tmp/%s: close: %s", t->dir, t->base,
+		str_err(err, errlen, "%s/tmp/%s: close: %s", t->dir, t->base,
 		    strerror(errno));
 		goto fail;
 	}
@@ -434,19 +416,20 @@ maildir_tmp_commit(struct maildir_tmp *t, const char *flags, char *name_r,
 	    join(dir, sizeof(dir), t->dir, flags != NULL ? "/cur" : "/new",
 	    NULL) == -1 ||
 	    join(dst, sizeof(dst), dir, "/", name, NULL) == -1) {
-		seterr(err, errlen, "%s: name too long", t->dir);
+		str_err(err, errlen, "%s: name too long", t->dir);
 		goto fail;
 	}
 	if (link(tmp, dst) == -1) {
 		if (errno != EPERM && errno != ENOSYS && errno != EOPNOTSUPP &&
 		    errno != EMLINK) {
-			seterr(err, errlen, "%s: link: %s", dst, strerror(errno));
+			str_err(err, errlen,
+			    "%s: link: %s", dst, strerror(errno));
 			goto fail;
 		}
 		/* No hard links here (some FUSE and network file systems). */
 		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst,
 		    RENAME_NOREPLACE) == -1) {
-			seterr(err, errlen, "%s: rename: %s", dst,
+			str_err(err, errlen, "%s: rename: %s", dst,
 			    strerror(errno));
 			goto fail;
 		}

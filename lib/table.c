@@ -63,22 +63,6 @@ struct table {
 
 static const char	empty[] = "";
 
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* FNV-1a, seeded, with a final mix so the low bits (the slot) are good. */
 static uint64_t
 hash(uint64_t seed, const char *s)
@@ -198,7 +182,7 @@ inline_word(const char *r, const char *stops, char **wp, char *err,
 	if (*r == '"') {
 		for (r++; *r != '"'; r++) {
 			if (*r == '\0') {
-				errf(err, errlen, "inline table: item %zu: "
+				str_err(err, errlen, "inline table: item %zu: "
 				    "missing closing '\"'", item);
 				return NULL;
 			}
@@ -210,7 +194,8 @@ inline_word(const char *r, const char *stops, char **wp, char *err,
 		while (isspace((unsigned char)*r))
 			r++;
 		if (*r != '\0' && strchr(stops, *r) == NULL) {
-			errf(err, errlen, "inline table: item %zu: unexpected "
+			str_err(err, errlen,
+			    "inline table: item %zu: unexpected "
 			    "'%c' after a quoted string", item, *r);
 			return NULL;
 		}
@@ -245,7 +230,8 @@ parse_inline(struct content *c, const char *spec, char *err, size_t errlen)
 		len--;
 	if (len > 0 && spec[0] == '{') {
 		if (len < 2 || spec[len - 1] != '}') {
-			errf(err, errlen, "inline table: missing closing '}'");
+			str_err(err, errlen,
+			    "inline table: missing closing '}'");
 			return -1;
 		}
 		spec++;
@@ -258,7 +244,7 @@ parse_inline(struct content *c, const char *spec, char *err, size_t errlen)
 	 */
 	if ((c->data = malloc(len + 2)) == NULL ||
 	    (copy = strndup(spec, len)) == NULL) {
-		errf(err, errlen, "inline table: out of memory");
+		str_err(err, errlen, "inline table: out of memory");
 		return -1;
 	}
 	r = copy;
@@ -277,12 +263,13 @@ parse_inline(struct content *c, const char *spec, char *err, size_t errlen)
 				goto out;
 		}
 		if (*key == '\0') {
-			errf(err, errlen, "inline table: item %zu: empty key",
+			str_err(err, errlen,
+			    "inline table: item %zu: empty key",
 			    item);
 			goto out;
 		}
 		if (add(c, key, val, (uint32_t)item) == -1) {
-			errf(err, errlen, "inline table: out of memory");
+			str_err(err, errlen, "inline table: out of memory");
 			goto out;
 		}
 		if (*r == ',')
@@ -312,7 +299,7 @@ parse_file(struct content *c, const char *path, size_t len, char *err,
 		for (e = c->data; *e; e++)
 			if (*e == '\n')
 				line++;
-		errf(err, errlen, "%s:%u: NUL byte", path, line + 1);
+		str_err(err, errlen, "%s:%u: NUL byte", path, line + 1);
 		return -1;
 	}
 	for (; p < end; p = nl + 1) {
@@ -338,7 +325,7 @@ parse_file(struct content *c, const char *path, size_t len, char *err,
 			v++;
 		*ke = '\0';
 		if (add(c, k, *v ? v : empty, line) == -1) {
-			errf(err, errlen, "%s: out of memory", path);
+			str_err(err, errlen, "%s: out of memory", path);
 			return -1;
 		}
 	}
@@ -354,24 +341,24 @@ read_file(struct table *t, struct content *c, struct stat *st, char *err,
 	int		fd;
 
 	if ((fd = open(t->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
-		errf(err, errlen, "%s: %s", t->path, strerror(errno));
+		str_err(err, errlen, "%s: %s", t->path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, st) == -1) {
-		errf(err, errlen, "%s: %s", t->path, strerror(errno));
+		str_err(err, errlen, "%s: %s", t->path, strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st->st_mode)) {
-		errf(err, errlen, "%s: not a regular file", t->path);
+		str_err(err, errlen, "%s: not a regular file", t->path);
 		goto fail;
 	}
 	if (st->st_size > TABLE_MAX_SIZE) {
-		errf(err, errlen, "%s: too large (max %d bytes)", t->path,
+		str_err(err, errlen, "%s: too large (max %d bytes)", t->path,
 		    TABLE_MAX_SIZE);
 		goto fail;
 	}
 	if ((c->data = malloc((size_t)st->st_size + 1)) == NULL) {
-		errf(err, errlen, "%s: out of memory", t->path);
+		str_err(err, errlen, "%s: out of memory", t->path);
 		goto fail;
 	}
 	/* Read what fstat said; a file that grows meanwhile changes again. */
@@ -380,7 +367,8 @@ read_file(struct table *t, struct content *c, struct stat *st, char *err,
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			errf(err, errlen, "%s: %s", t->path, strerror(errno));
+			str_err(err, errlen,
+			    "%s: %s", t->path, strerror(errno));
 			goto fail;
 		}
 		len += (size_t)n;
@@ -411,14 +399,16 @@ load(struct table *t, char *err, size_t errlen)
 		rc = parse_inline(&c, t->spec, err, errlen);
 	if (rc == 0 && index_build(&c, t->seed, &dup, &first) == -1) {
 		if (dup == SIZE_MAX)
-			errf(err, errlen, "%s: out of memory",
+			str_err(err, errlen, "%s: out of memory",
 			    t->path ? t->path : "inline table");
 		else if (t->path)
-			errf(err, errlen, "%s:%u: duplicate key '%.100s' (first "
+			str_err(err, errlen,
+			    "%s:%u: duplicate key '%.100s' (first "
 			    "at line %u)", t->path, c.entries[dup].line,
 			    c.entries[dup].key, c.entries[first].line);
 		else
-			errf(err, errlen, "inline table: item %u: duplicate key "
+			str_err(err, errlen,
+			    "inline table: item %u: duplicate key "
 			    "'%.100s'", c.entries[dup].line, c.entries[dup].key);
 		rc = -1;
 	}
@@ -454,7 +444,7 @@ table_open(struct table **tp, const char *spec, char *err, size_t errlen)
 	if ((t = calloc(1, sizeof(*t))) == NULL ||
 	    (t->spec = strdup(spec)) == NULL) {
 		free(t);
-		errf(err, errlen, "table: out of memory");
+		str_err(err, errlen, "table: out of memory");
 		return -1;
 	}
 	for (p = spec; isspace((unsigned char)*p); p++)
@@ -462,13 +452,14 @@ table_open(struct table **tp, const char *spec, char *err, size_t errlen)
 	if (strncmp(p, "file:", 5) == 0) {
 		if ((t->path = strdup(p + 5)) == NULL) {
 			table_close(t);
-			errf(err, errlen, "table: out of memory");
+			str_err(err, errlen, "table: out of memory");
 			return -1;
 		}
 		str_trim(t->path);
 		if (t->path[0] == '\0') {
 			table_close(t);
-			errf(err, errlen, "table: expected a path after 'file:'");
+			str_err(err, errlen,
+			    "table: expected a path after 'file:'");
 			return -1;
 		}
 	}
@@ -501,11 +492,11 @@ table_reload(struct table *t, char *err, size_t errlen)
 	if (t->path == NULL)
 		return 0;
 	if (t->busy) {
-		errf(err, errlen, "%s: in use by table_foreach", t->path);
+		str_err(err, errlen, "%s: in use by table_foreach", t->path);
 		return -1;
 	}
 	if (load(t, t->error, sizeof(t->error)) == -1) {
-		errf(err, errlen, "%s", t->error);
+		str_err(err, errlen, "%s", t->error);
 		return -1;
 	}
 	t->error[0] = '\0';
@@ -523,12 +514,13 @@ table_refresh(struct table *t, char *err, size_t errlen)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if ((long long)(now.tv_sec - t->checked.tv_sec) * 1000000000LL +
 	    (now.tv_nsec - t->checked.tv_nsec) < 1000000000LL)
-		return t->error[0] ? (errf(err, errlen, "%s", t->error), -1) : 0;
+		return t->error[0] ? (str_err(err, errlen,
+		    "%s", t->error), -1) : 0;
 	t->checked = now;
 	if (stat(t->path, &st) == -1) {
-		errf(t->error, sizeof(t->error), "%s: %s (keeping the table "
+		str_err(t->error, sizeof(t->error), "%s: %s (keeping the table "
 		    "read before)", t->path, strerror(errno));
-		errf(err, errlen, "%s", t->error);
+		str_err(err, errlen, "%s", t->error);
 		return -1;
 	}
 	if (!t->racy && st.st_dev == t->dev && st.st_ino == t->ino &&

@@ -39,23 +39,6 @@ static const char *const users_keys[] = {
 	"userbase", "home", "mail_user", "maildir", "users", NULL
 };
 
-static int
-errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 int
 userdb_name_ok(const char *name)
 {
@@ -213,7 +196,7 @@ userdb_open(struct userdb **dbp, const struct conf *conf, char *err,
 
 	*dbp = NULL;
 	if ((db = calloc(1, sizeof(*db))) == NULL)
-		return errf(err, errlen, "userdb: out of memory");
+		return str_err(err, errlen, "userdb: out of memory");
 	if (conf != NULL)
 		sec = conf_section(conf, "users", NULL);
 	if (sec == NULL) {
@@ -265,7 +248,7 @@ userdb_open(struct userdb **dbp, const struct conf *conf, char *err,
 	*dbp = db;
 	return 0;
 nomem:
-	errf(err, errlen, "userdb: out of memory");
+	str_err(err, errlen, "userdb: out of memory");
 fail:
 	userdb_close(db);
 	return -1;
@@ -307,13 +290,14 @@ set_maildir(struct userdb *db, struct user *u, char *err, size_t errlen)
 	if (db->maildir[0] == '/') {
 		if (expand(db->maildir, u->name, u->home, u->maildir,
 		    sizeof(u->maildir)) == -1)
-			return errf(err, errlen, "%s: maildir path too long",
+			return str_err(err, errlen, "%s: maildir path too long",
 			    u->name);
 		return 0;
 	}
 	if (expand(db->maildir, u->name, u->home, rel, sizeof(rel)) == -1 ||
 	    (h = strlen(u->home)) + 1 + strlen(rel) >= sizeof(u->maildir))
-		return errf(err, errlen, "%s: maildir path too long", u->name);
+		return str_err(err, errlen,
+		    "%s: maildir path too long", u->name);
 	/* (no snprintf on lda's path: see maildir.c) */
 	memcpy(u->maildir, u->home, h);
 	u->maildir[h] = '/';
@@ -334,13 +318,14 @@ lookup_system(struct userdb *db, const char *name, struct user *u, char *err,
 		if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF ||
 		    e == EPERM)
 			return 0;
-		return errf(err, errlen, "getpwnam %s: %s", name, strerror(e));
+		return str_err(err, errlen,
+		    "getpwnam %s: %s", name, strerror(e));
 	}
 	u->uid = pw.pw_uid;
 	u->gid = pw.pw_gid;
 	if (pw.pw_dir == NULL || pw.pw_dir[0] != '/' ||
 	    str_lcpy(u->home, pw.pw_dir, sizeof(u->home)) >= sizeof(u->home))
-		return errf(err, errlen, "%s: bad home directory in passwd",
+		return str_err(err, errlen, "%s: bad home directory in passwd",
 		    name);
 	return set_maildir(db, u, err, errlen) == -1 ? -1 : 1;
 }
@@ -372,7 +357,7 @@ lookup_userbase(struct userdb *db, const char *name, struct user *u,
 
 	r = table_find(db->userbase, name, val, sizeof(val));
 	if (r == -1)
-		return errf(err, errlen, "%s: lookup %s: %s",
+		return str_err(err, errlen, "%s: lookup %s: %s",
 		    table_spec(db->userbase), name, strerror(errno));
 	if (r == 0)
 		return 0;
@@ -382,7 +367,7 @@ lookup_userbase(struct userdb *db, const char *name, struct user *u,
 	    parse_ids(val, (size_t)(c2 - val), &u->uid, &u->gid) == -1 ||
 	    c2[1] != '/' ||
 	    str_lcpy(u->home, c2 + 1, sizeof(u->home)) >= sizeof(u->home))
-		return errf(err, errlen, "%s: %s: expected uid:gid:/home, "
+		return str_err(err, errlen, "%s: %s: expected uid:gid:/home, "
 		    "got \"%s\"", table_spec(db->userbase), name, val);
 	return set_maildir(db, u, err, errlen) == -1 ? -1 : 1;
 }
@@ -403,7 +388,7 @@ mail_ids(struct userdb *db, uid_t *uid, gid_t *gid, char *err, size_t errlen)
 	} else if (parse_ids(db->mail_user, strlen(db->mail_user), &db->uid,
 	    &db->gid) == -1 &&
 	    priv_lookup(db->mail_user, &db->uid, &db->gid, e, sizeof(e)) == -1)
-		return errf(err, errlen, "%s:%d: mail_user: %s",
+		return str_err(err, errlen, "%s:%d: mail_user: %s",
 		    db->conf_path ? db->conf_path : "config",
 		    db->mail_user_line, e);
 	db->have_ids = 1;
@@ -421,7 +406,7 @@ lookup_template(struct userdb *db, const char *name, struct user *u,
 	if (db->users != NULL) {
 		r = table_find(db->users, name, NULL, 0);
 		if (r == -1)
-			return errf(err, errlen, "%s: lookup %s: %s",
+			return str_err(err, errlen, "%s: lookup %s: %s",
 			    table_spec(db->users), name, strerror(errno));
 		if (r == 0)
 			return 0;
@@ -429,7 +414,7 @@ lookup_template(struct userdb *db, const char *name, struct user *u,
 	if (mail_ids(db, &u->uid, &u->gid, err, errlen) == -1)
 		return -1;
 	if (expand(db->home, name, NULL, u->home, sizeof(u->home)) == -1)
-		return errf(err, errlen, "%s: home path too long", name);
+		return str_err(err, errlen, "%s: home path too long", name);
 	return set_maildir(db, u, err, errlen) == -1 ? -1 : 1;
 }
 
@@ -441,7 +426,7 @@ userdb_lookup(struct userdb *db, const char *name, struct user *u, char *err,
 
 	memset(u, 0, sizeof(*u));
 	if (!userdb_name_ok(name)) {
-		errf(err, errlen, "bad user name");
+		str_err(err, errlen, "bad user name");
 		return 0;
 	}
 	memcpy(u->name, name, strlen(name) + 1);

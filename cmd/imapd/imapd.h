@@ -117,6 +117,8 @@ int	mbox_msg_path(const struct mailbox *, const struct mmsg *, char *,
 	    size_t);
 /* The size with CRLF line ends (computed and kept when unknown). */
 uint64_t mbox_msg_vsize(struct mailbox *, struct mmsg *);
+/* Index of the first message with a UID of uid or more (msgs in UID order). */
+size_t	mbox_uid_lower_bound(const struct mailbox *, uint32_t uid);
 /* Sets flags/keywords of message i (renames the file). 0, or -1. */
 int	mbox_set_flags(struct mailbox *, size_t i, uint8_t flags, uint32_t kw);
 /* Index of a keyword (created when create and room is left), or -1. */

@@ -1836,8 +1836,8 @@ hc_open(struct mailbox *mb)
 	return 0;
 }
 
-static long
-find_uid(const struct mailbox *mb, uint32_t uid)
+size_t
+mbox_uid_lower_bound(const struct mailbox *mb, uint32_t uid)
 {
 	size_t	lo = 0, hi = mb->n;
 
@@ -1849,7 +1849,15 @@ find_uid(const struct mailbox *mb, uint32_t uid)
 		else
 			hi = mid;
 	}
-	return lo < mb->n && mb->msgs[lo].uid == uid ? (long)lo : -1;
+	return lo;
+}
+
+static long
+find_uid(const struct mailbox *mb, uint32_t uid)
+{
+	size_t	i = mbox_uid_lower_bound(mb, uid);
+
+	return i < mb->n && mb->msgs[i].uid == uid ? (long)i : -1;
 }
 
 /* Indexes the records appended since the last look. */

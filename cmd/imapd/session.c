@@ -303,22 +303,6 @@ out:
 
 /* ---- message sets ---------------------------------------------------- */
 
-static size_t
-uid_lower_bound(const struct mailbox *mb, uint32_t uid)
-{
-	size_t	lo = 0, hi = mb->n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (mb->msgs[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 int
 session_msgset(struct session *s, const char *set, int uid, size_t **idx_r,
     size_t *n_r)
@@ -340,7 +324,7 @@ session_msgset(struct session *s, const char *set, int uid, size_t **idx_r,
 	if (uid) {
 		imap_seqset_resolve(&ss, n > 0 ? mb->msgs[n - 1].uid : 0);
 		for (size_t r = 0; r < ss.n; r++) {
-			for (i = uid_lower_bound(mb, ss.r[r].lo);
+			for (i = mbox_uid_lower_bound(mb, ss.r[r].lo);
 			    i < n && mb->msgs[i].uid <= ss.r[r].hi; i++)
 				bits[i / 8] |= (unsigned char)(1 << (i % 8));
 		}

@@ -475,6 +475,28 @@ io_write_nosigpipe(int fd, const void *p, size_t n)
 	return r;
 }
 
+int
+io_write_all(int fd, const void *p, size_t n)
+{
+	const char	*c = p;
+	ssize_t		 w;
+
+	while (n > 0) {
+		if ((w = write(fd, c, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 /* --- writing ------------------------------------------------------------ */
 
 /* Writes all of p within timeout_ms of progress. 0, or -1 with errno. */

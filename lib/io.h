@@ -61,6 +61,8 @@ void	io_discard_input(struct io *);
  * for tls.c's socket BIO.
  */
 ssize_t	io_write_nosigpipe(int fd, const void *, size_t n);
+/* Writes all n bytes to a raw fd, again after EINTR. 0, or -1 with errno. */
+int	io_write_all(int fd, const void *, size_t n);
 
 /* Buffers output; flushes when the buffer is full. 0 or -1. */
 int	io_write(struct io *, const void *, size_t);

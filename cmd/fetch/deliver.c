@@ -40,6 +40,7 @@
 
 #include "buf.h"
 #include "fetch.h"
+#include "io.h"
 #include "log.h"
 #include "maildir.h"
 #include "proc.h"
@@ -177,22 +178,6 @@ deliver_begin(struct deliver *d, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* The spool holds LF line ends, like the Maildir (the MDA expects them). */
 static int
 spool_write(struct deliver *d, const char *p, size_t n)
@@ -212,12 +197,12 @@ spool_write(struct deliver *d, const char *p, size_t n)
 		}
 		out[o++] = p[i];
 		if (o >= sizeof(out) - 2) {
-			if (write_all(d->spool, out, o) == -1)
+			if (io_write_all(d->spool, out, o) == -1)
 				return -1;
 			o = 0;
 		}
 	}
-	if (o > 0 && write_all(d->spool, out, o) == -1)
+	if (o > 0 && io_write_all(d->spool, out, o) == -1)
 		return -1;
 	return 0;
 }
@@ -260,7 +245,7 @@ mda_run(struct deliver *d, char *err, size_t errlen)
 	int status, wfail = 0;
 
 	if (d->pending_cr) {
-		if (write_all(d->spool, "\r", 1) == -1) {
+		if (io_write_all(d->spool, "\r", 1) == -1) {
 			snprintf(err, errlen, "spool: write: %s", strerror(errno));
 			return -1;
 		}
@@ -283,7 +268,7 @@ mda_run(struct deliver *d, char *err, size_t errlen)
 			return -1;
 		}
 		/* an MDA that exits early (EPIPE) says why in its status */
-		if (!wfail && write_all(p.in, buf, (size_t)r) == -1)
+		if (!wfail && io_write_all(p.in, buf, (size_t)r) == -1)
 			wfail = 1;
 	}
 	close(p.in);
@@ -379,7 +364,7 @@ tmp_finish(struct maildir_tmp *t, char *err, size_t errlen)
 	if (t->pending_cr) {
 		t->pending_cr = 0;
 		if (t->wlen == sizeof(t->wbuf)) {
-			if (write_all(t->fd, t->wbuf, t->wlen) == -1)
+			if (io_write_all(t->fd, t->wbuf, t->wlen) == -1)
 				goto fail;
 			t->wlen = 0;
 		}
@@ -387,7 +372,7 @@ tmp_finish(struct maildir_tmp *t, char *err, size_t errlen)
 		t->size++;
 		t->wsize++;
 	}
-	if (t->wlen > 0 && write_all(t->fd, t->wbuf, t->wlen) == -1)
+	if (t->wlen > 0 && io_write_all(t->fd, t->wbuf, t->wlen) == -1)
 		goto fail;
 	t->wlen = 0;
 	return 0;

@@ -28,6 +28,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "io.h"
 #include "smtp.h"
 
 #define MAX_MESSAGE	(64ULL * 1024 * 1024)
@@ -107,23 +108,6 @@ connect_unix(const char *path)
 	return fd;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t	 w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* One admin request; its answer to stdout. 0, or 1 when it is an error. */
 static int
 control(const char *req)
@@ -135,7 +119,7 @@ control(const char *req)
 	if (str_fmt(line, sizeof(line), "%s\n", req) == -1)
 		die(EX_USAGE, "request too long");
 	fd = connect_unix(control_path);
-	if (write_all(fd, line, strlen(line)) == -1)
+	if (io_write_all(fd, line, strlen(line)) == -1)
 		die(EX_IOERR, "%s: %s", control_path, strerror(errno));
 	while ((n = read(fd, rbuf, sizeof(rbuf))) > 0) {
 		if (first && n >= 6 && memcmp(rbuf, "error:", 6) == 0)
@@ -204,7 +188,7 @@ command(struct smtpcl *c, const char *verb, const char *arg, const char *end)
 
 	if (str_fmt(line, sizeof(line), "%s%s%s\r\n", verb, arg, end) == -1)
 		return -1;
-	if (write_all(c->fd, line, strlen(line)) == -1)
+	if (io_write_all(c->fd, line, strlen(line)) == -1)
 		return -1;
 	return reply(c);
 }
@@ -294,14 +278,14 @@ sendmail_bs(void)
 		if (p[1].revents) {
 			if ((n = read(fd, b, sizeof(b))) <= 0)
 				exit(0);
-			if (write_all(1, b, (size_t)n) == -1)
+			if (io_write_all(1, b, (size_t)n) == -1)
 				exit(EX_IOERR);
 		}
 		if (p[0].revents) {
 			if ((n = read(0, b, sizeof(b))) <= 0) {
 				shutdown(fd, SHUT_WR);
 				in_open = 0;
-			} else if (write_all(fd, b, (size_t)n) == -1)
+			} else if (io_write_all(fd, b, (size_t)n) == -1)
 				exit(EX_IOERR);
 		}
 	}
@@ -498,7 +482,7 @@ body:
 			goto fail;
 	if ((code = command(&c, "DATA", "", "")) != 354)
 		goto fail;
-	if (write_all(c.fd, data.data, data.len) == -1 ||
+	if (io_write_all(c.fd, data.data, data.len) == -1 ||
 	    (code = reply(&c)) != 250)
 		goto fail;
 	(void)command(&c, "QUIT", "", "");

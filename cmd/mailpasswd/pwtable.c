@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "io.h"
 #include "pwtable.h"
 
 #define TABLE_MAX	(64UL * 1024 * 1024)
@@ -174,23 +175,6 @@ close_table(struct table_file *t)
 	buf_wipe_free(&t->data);
 }
 
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Replaces the table's content with out, atomically and durably. */
 static int
 replace(struct table_file *t, const struct buf *out, char *err, size_t errlen)
@@ -217,7 +201,7 @@ replace(struct table_file *t, const struct buf *out, char *err, size_t errlen)
 		    (unsigned long)t->st.st_gid, strerror(e));
 		goto fail;
 	}
-	if (write_all(fd, out->data ? out->data : "", out->len) == -1 ||
+	if (io_write_all(fd, out->data ? out->data : "", out->len) == -1 ||
 	    fsync(fd) == -1) {
 		snprintf(err, errlen, "%s: write: %s", tmp, strerror(errno));
 		goto fail;

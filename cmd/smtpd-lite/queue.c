@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "io.h"
 #include "smtpd.h"
 
 #define MAGIC	"smtpd-lite-queue 1\n"
@@ -64,23 +65,6 @@ field(struct buf *b, const char *key, const char *val)
 }
 
 static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t	 w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= w;
-	}
-	return 0;
-}
-
-static int
 header(struct buf *b, const char *id, const char *sender, long long t,
     const struct dest *d, size_t nd, const char *helo, const char *client,
     const char *authuser)
@@ -115,7 +99,7 @@ queue_write_header(int fd, const char *id, const char *sender, long long t,
 	buf_init(&b, QUEUE_HDR_MAX);
 	r = header(&b, id, sender, t, d, nd, helo, client, authuser);
 	if (r == 0)
-		r = write_all(fd, b.data, b.len);
+		r = io_write_all(fd, b.data, b.len);
 	buf_free(&b);
 	return r;
 }
@@ -308,7 +292,7 @@ queue_mark_done(const char *dir, const char *id, size_t i)
 	    -1)
 		return -1;
 	snprintf(line, sizeof(line), "%zu\n", i);
-	r = write_all(fd, line, strlen(line));
+	r = io_write_all(fd, line, strlen(line));
 	if (r == 0)
 		r = fdatasync(fd);
 	close(fd);
@@ -364,10 +348,10 @@ queue_inject(const char *dir, const char *sender, const struct dest *d,
 		buf_free(&b);
 		return -1;
 	}
-	r = write_all(fd, b.data, b.len);
+	r = io_write_all(fd, b.data, b.len);
 	buf_free(&b);
 	if (r == 0)
-		r = write_all(fd, body, len);
+		r = io_write_all(fd, body, len);
 	if (r == 0)
 		r = fsync(fd);
 	if (close(fd) == -1)

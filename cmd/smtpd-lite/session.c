@@ -41,24 +41,6 @@ struct sess {
 	unsigned long long	 written;
 };
 
-static int
-write_all(int fd, const void *p, size_t n)
-{
-	const char	*c = p;
-	ssize_t		 w;
-
-	while (n > 0) {
-		if ((w = write(fd, c, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += w;
-		n -= w;
-	}
-	return 0;
-}
-
 /*
  * senders = TABLE on the listener: an authenticated user may only send
  * as the addresses its entry lists (comma or space separated; "@domain"
@@ -201,7 +183,7 @@ h_data_open(void *arg, struct smtp_session *s, struct buf *out)
 	    s->nrcpt == 1 ? "\n\tfor <" : "", s->nrcpt == 1 ? s->rcpts[0] : "",
 	    s->nrcpt == 1 ? ">" : "", date);
 	if (r == 0)
-		r = write_all(x->fd, rcv.data, rcv.len);
+		r = io_write_all(x->fd, rcv.data, rcv.len);
 	buf_free(&rcv);
 	if (r == -1)
 		goto fail;
@@ -222,7 +204,7 @@ h_data_write(void *arg, struct smtp_session *s, const void *p, size_t n)
 	struct sess	*x = arg;
 
 	(void)s;
-	if (x->fd == -1 || write_all(x->fd, p, n) == -1)
+	if (x->fd == -1 || io_write_all(x->fd, p, n) == -1)
 		return -1;
 	x->written += n;
 	return 0;
@@ -252,7 +234,7 @@ commit(struct sess *x)
 	memset(&f, 0, sizeof(f));
 	f.type = CTL_COMMIT;
 	str_lcpy(f.id, x->id, sizeof(f.id));
-	if (write_all(x->ctx->ctl, &f, sizeof(f)) == -1)
+	if (io_write_all(x->ctx->ctl, &f, sizeof(f)) == -1)
 		return -1;
 	pfd.fd = x->ctx->ctl;
 	pfd.events = POLLIN;

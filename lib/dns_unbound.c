@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "dns.h"
+#include "io.h"
 
 #define T_A	1
 #define T_MX	15
@@ -147,15 +148,6 @@ query_done(void *arg, int err, struct ub_result *res)
 	q->res = res;
 }
 
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Runs the n queries named by names[i] and q[i].type at once, until all
  * answered or the deadline passed (those left get err UB_TIMEOUT-like -1
@@ -167,7 +159,7 @@ run_queries(struct dns *d, const char *const *names, struct query *q, size_t n,
 {
 	struct pollfd pfd;
 	size_t i, left = 0;
-	long deadline = now_ms() + d->timeout_ms, wait;
+	long deadline = io_now_ms() + d->timeout_ms, wait;
 	int r;
 
 	for (i = 0; i < n; i++) {
@@ -186,7 +178,7 @@ run_queries(struct dns *d, const char *const *names, struct query *q, size_t n,
 	pfd.fd = ub_fd(d->ctx);
 	pfd.events = POLLIN;
 	while (left > 0) {
-		if ((wait = deadline - now_ms()) <= 0)
+		if ((wait = deadline - io_now_ms()) <= 0)
 			break;
 		r = poll(&pfd, 1, (int)wait);
 		if (r == -1 && errno != EINTR) {

@@ -55,8 +55,8 @@ struct io {
 	struct tls_conn	*tls;
 };
 
-static long
-now_ms(void)
+long
+io_now_ms(void)
 {
 	struct timespec	ts;
 
@@ -123,16 +123,15 @@ io_free(struct io *io, int close_fds)
 
 /* --- waiting ------------------------------------------------------------ */
 
-/* Waits until fd has events or deadline passes. 0, or -1 (ETIMEDOUT). */
-static int
-wait_fd(int fd, short events, long deadline)
+int
+io_wait_fd(int fd, short events, long deadline)
 {
 	struct pollfd	pfd;
 	long		left;
 	int		r;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - io_now_ms();
 		if (left < 0)
 			left = 0;
 		pfd.fd = fd;
@@ -154,7 +153,7 @@ wait_fd(int fd, short events, long deadline)
 static long
 deadline_of(int timeout_ms)
 {
-	return timeout_ms < 0 ? LONG_MAX : now_ms() + timeout_ms;
+	return timeout_ms < 0 ? LONG_MAX : io_now_ms() + timeout_ms;
 }
 
 /* --- reading ------------------------------------------------------------ */
@@ -175,7 +174,7 @@ raw_read(struct io *io, void *p, size_t len, long deadline)
 				return n;
 			if (errno != EAGAIN)
 				return -1;
-			if (wait_fd(tls_want(io->tls) == POLLOUT ? io->wfd :
+			if (io_wait_fd(tls_want(io->tls) == POLLOUT ? io->wfd :
 			    io->rfd, (short)tls_want(io->tls), deadline) == -1)
 				return -1;
 			continue;
@@ -188,7 +187,7 @@ raw_read(struct io *io, void *p, size_t len, long deadline)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -1;
-		} else if (wait_fd(io->rfd, POLLIN, deadline) == 0) {
+		} else if (io_wait_fd(io->rfd, POLLIN, deadline) == 0) {
 			n = read(io->rfd, p, len);
 			if (n >= 0)
 				return n;
@@ -197,7 +196,7 @@ raw_read(struct io *io, void *p, size_t len, long deadline)
 			continue;
 		} else
 			return -1;
-		if (wait_fd(io->rfd, POLLIN, deadline) == -1)
+		if (io_wait_fd(io->rfd, POLLIN, deadline) == -1)
 			return -1;
 	}
 }
@@ -512,7 +511,7 @@ raw_write(struct io *io, const char *p, size_t len, int timeout_ms)
 			if (n < 0) {
 				if (errno != EAGAIN)
 					return -1;
-				if (wait_fd(tls_want(io->tls) == POLLIN ?
+				if (io_wait_fd(tls_want(io->tls) == POLLIN ?
 				    io->rfd : io->wfd, (short)tls_want(io->tls),
 				    deadline_of(timeout_ms)) == -1)
 					return -1;
@@ -525,13 +524,13 @@ raw_write(struct io *io, const char *p, size_t len, int timeout_ms)
 					continue;
 				if (errno != EAGAIN && errno != EWOULDBLOCK)
 					return -1;
-				if (wait_fd(io->wfd, POLLOUT,
+				if (io_wait_fd(io->wfd, POLLOUT,
 				    deadline_of(timeout_ms)) == -1)
 					return -1;
 				continue;
 			}
 		} else {
-			if (wait_fd(io->wfd, POLLOUT, deadline_of(timeout_ms)) == -1)
+			if (io_wait_fd(io->wfd, POLLOUT, deadline_of(timeout_ms)) == -1)
 				return -1;
 			k = len;
 			if (io->wfifo && k > PIPE_BUF)

@@ -61,6 +61,14 @@ void	io_discard_input(struct io *);
  * for tls.c's socket BIO.
  */
 ssize_t	io_write_nosigpipe(int fd, const void *, size_t n);
+/* Milliseconds on CLOCK_MONOTONIC, for deadlines. */
+long	io_now_ms(void);
+/*
+ * Waits until fd has events or io_now_ms() passes deadline (LONG_MAX:
+ * never); a passed deadline still polls once. 0 (ready, or hung up: the
+ * read or write says), or -1 with errno ETIMEDOUT or poll's.
+ */
+int	io_wait_fd(int fd, short events, long deadline);
 /* Writes all n bytes to a raw fd, again after EINTR. 0, or -1 with errno. */
 int	io_write_all(int fd, const void *, size_t n);
 

@@ -771,42 +771,16 @@ tls_servername_cb(SSL *ssl, int *alert, void *arg)
 
 /* --- connections -------------------------------------------------------- */
 
-static long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for the fd that the last WANT_* asked for. 0, or -1 (ETIMEDOUT). */
 static int
 conn_wait(struct tls_conn *c, long deadline)
 {
-	struct pollfd	pfd;
-	long		left;
-	int		r;
-
-	for (;;) {
-		left = deadline - now_ms();
-		if (left <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		pfd.fd = c->want == POLLOUT ? c->wfd : c->rfd;
-		pfd.events = (short)c->want;
-		pfd.revents = 0;
-		r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
-		if (r > 0)
-			return 0;
-		if (r == 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		if (errno != EINTR)
-			return -1;
+	if (io_now_ms() >= deadline) {
+		errno = ETIMEDOUT;
+		return -1;
 	}
+	return io_wait_fd(c->want == POLLOUT ? c->wfd : c->rfd, (short)c->want,
+	    deadline);
 }
 
 /*
@@ -905,7 +879,7 @@ static int
 conn_handshake(struct tls_conn *c, int server, int timeout_ms, char *err,
     size_t errlen)
 {
-	long	deadline = timeout_ms < 0 ? LONG_MAX : now_ms() + timeout_ms;
+	long	deadline = timeout_ms < 0 ? LONG_MAX : io_now_ms() + timeout_ms;
 	long	vr;
 	int	r, e;
 

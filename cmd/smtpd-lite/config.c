@@ -165,6 +165,17 @@ load_listener(struct config *cf, const struct conf_section *sec,
 	return 0;
 }
 
+/* 1 when path is courriel's lda: the configured one, or basename "lda". */
+static int
+is_lda(const struct config *cf, const char *path)
+{
+	const char	*base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return (cf->lda != NULL && strcmp(path, cf->lda) == 0) ||
+	    strcmp(base, PROGRAM_PREFIX "lda") == 0 || strcmp(base, "lda") == 0;
+}
+
 static int
 load_runas(struct config *cf, const struct conf_section *sec, struct rule *r,
     char *err, size_t errlen)
@@ -173,9 +184,12 @@ load_runas(struct config *cf, const struct conf_section *sec, struct rule *r,
 	char			 perr[256];
 
 	if (e == NULL) {
-		/* as root, a command needs a user; lda drops by itself */
+		/*
+		 * As root, a command needs a user; only our own lda (the
+		 * configured one, or a file named lda) drops by itself.
+		 */
 		if (cf->dropping && r->action == ACT_MDA &&
-		    strstr(r->argv[0], "lda") == NULL)
+		    !is_lda(cf, r->argv[0]))
 			return conf_error(cf->conf, sec->line, err, errlen,
 			    "[rule %s]: mda needs user = (it would run as root)",
 			    r->name);

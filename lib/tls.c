@@ -1017,14 +1017,19 @@ tls_connect(struct tls_ctx *t, int fd, const char *servername, int timeout_ms,
 	return tls_connect_fds(t, fd, fd, servername, timeout_ms, err, errlen);
 }
 
-long
-tls_read(struct tls_conn *c, void *data, size_t len)
+/*
+ * One SSL_read_ex into rdata, or SSL_write_ex from wdata when not NULL:
+ * the bytes moved, 0 at a clean EOF, or -1 with errno (EAGAIN: wait for
+ * tls_want).
+ */
+static long
+conn_rw(struct tls_conn *c, void *rdata, const void *wdata, size_t len)
 {
 	size_t	n = 0;
 	int	r, e;
 
 	if (c->dead) {
-		errno = EIO;
+		errno = wdata != NULL ? EPIPE : EIO;
 		return -1;
 	}
 	if (len == 0)
@@ -1033,40 +1038,33 @@ tls_read(struct tls_conn *c, void *data, size_t len)
 		len = INT_MAX;
 	ERR_clear_error();
 	errno = 0;
-	r = SSL_read_ex(c->ssl, data, len, &n);
+	if (wdata != NULL)
+		r = SSL_write_ex(c->ssl, wdata, len, &n);
+	else
+		r = SSL_read_ex(c->ssl, rdata, len, &n);
 	if (r == 1)
 		return (long)n;
 	e = errno;
-	r = conn_error(c, 0, e);
-	return r == 0 ? 0 : -1;
+	return conn_error(c, 0, e) == 0 ? 0 : -1;
+}
+
+long
+tls_read(struct tls_conn *c, void *data, size_t len)
+{
+	return conn_rw(c, data, NULL, len);
 }
 
 long
 tls_write(struct tls_conn *c, const void *data, size_t len)
 {
-	size_t	n = 0;
-	int	r, e;
+	long	r = conn_rw(c, NULL, data, len);
 
-	if (c->dead) {
-		errno = EPIPE;
-		return -1;
-	}
-	if (len == 0)
-		return 0;
-	if (len > INT_MAX)
-		len = INT_MAX;
-	ERR_clear_error();
-	errno = 0;
-	r = SSL_write_ex(c->ssl, data, len, &n);
-	if (r == 1)
-		return (long)n;
-	e = errno;
-	r = conn_error(c, 0, e);
-	if (r == 0) {
+	if (r == 0 && len > 0) {
 		errno = EPIPE;	/* the peer closed: cannot write */
 		c->dead = 1;
+		return -1;
 	}
-	return -1;
+	return r;
 }
 
 int

@@ -557,3 +557,16 @@ fail:
 	buf_free(&raw);
 	return -1;
 }
+
+char *
+msg_date(char *buf, size_t len, time_t t)
+{
+	struct tm	tm;
+
+	if (len == 0)
+		return buf;
+	if (localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, len, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
+		buf[0] = '\0';
+	return buf;
+}

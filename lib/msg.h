@@ -9,6 +9,7 @@
 #define MSG_H
 
 #include <stddef.h>
+#include <time.h>
 
 struct buf;
 
@@ -71,5 +72,11 @@ void	msg_addr_free(struct msg_addr *, size_t n);
  * malformed ones are kept as they are. 0, or -1 (buf over its maximum).
  */
 int	msg_decode_2047(const char *s, size_t len, struct buf *out);
+
+/*
+ * Writes t as an RFC 5322 3.3 date-time in local time ("Sun, 22 Nov 2026
+ * 04:05:00 +0100") into buf (len bytes: 32 is enough). Returns buf.
+ */
+char	*msg_date(char *buf, size_t len, time_t t);
 
 #endif

@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "io.h"
+#include "msg.h"
 #include "smtp.h"
 
 #define MAX_MESSAGE	(64ULL * 1024 * 1024)
@@ -454,11 +455,9 @@ body:
 	}
 	if (!has_date) {
 		char d[64];
-		time_t t = time(NULL);
-		struct tm tm;
-		localtime_r(&t, &tm);
-		strftime(d, sizeof(d), "%a, %d %b %Y %H:%M:%S %z", &tm);
-		buf_printf(&data, "Date: %s\n", d);
+
+		buf_printf(&data, "Date: %s\n", msg_date(d, sizeof(d),
+		    time(NULL)));
 	}
 	if (!has_msgid)
 		buf_printf(&data, "Message-ID: <%lld.%ld@%s>\n",

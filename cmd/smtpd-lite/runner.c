@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "msg.h"
 #include "proc.h"
 #include "smtp.h"
 #include "smtpd.h"
@@ -234,16 +235,6 @@ clean_text(char *s)
 	*o = '\0';
 }
 
-static void
-date822(char *buf, size_t len)
-{
-	time_t		 t = time(NULL);
-	struct tm	 tm;
-
-	localtime_r(&t, &tm);
-	strftime(buf, len, "%a, %d %b %Y %H:%M:%S %z", &tm);
-}
-
 /* The original's header block, for text/rfc822-headers. */
 static void
 orig_headers(struct rmsg *m, struct buf *b)
@@ -287,7 +278,6 @@ bounce(struct rmsg *m, size_t i, const struct smtp_status *st,
 	char		 date[64], arrival[64], bid[ID_LEN + 1];
 	const char	*rcpt = m->env.dests[i].rcpt;
 	const char	*orig = m->env.dests[i].orig;
-	struct tm	 tm;
 	time_t		 at = (time_t)m->env.time;
 
 	if (m->env.sender[0] == '\0') {
@@ -307,9 +297,8 @@ bounce(struct rmsg *m, size_t i, const struct smtp_status *st,
 		return;
 	}
 	buf_free(&reply);
-	date822(date, sizeof(date));
-	localtime_r(&at, &tm);
-	strftime(arrival, sizeof(arrival), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	msg_date(date, sizeof(date), time(NULL));
+	msg_date(arrival, sizeof(arrival), at);
 	buf_init(&b, 0);
 	buf_printf(&b,
 	    "From: Mail Delivery System <MAILER-DAEMON@%s>\n"

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "io.h"
 #include "log.h"
+#include "msg.h"
 #include "passwd.h"
 #include "smtp.h"
 #include "smtpd.h"
@@ -135,16 +136,6 @@ h_auth(void *arg, struct smtp_session *s, const char *user, const char *pass)
 	return r;
 }
 
-static void
-date822(char *buf, size_t len)
-{
-	time_t		 t = time(NULL);
-	struct tm	 tm;
-
-	localtime_r(&t, &tm);
-	strftime(buf, len, "%a, %d %b %Y %H:%M:%S %z", &tm);
-}
-
 static int
 h_data_open(void *arg, struct smtp_session *s, struct buf *out)
 {
@@ -175,7 +166,7 @@ h_data_open(void *arg, struct smtp_session *s, struct buf *out)
 		with = s->tls ? "ESMTPSA" : "ESMTPA";
 	else
 		with = s->tls ? "ESMTPS" : "ESMTP";
-	date822(date, sizeof(date));
+	msg_date(date, sizeof(date), time(NULL));
 	buf_init(&rcv, 4096);
 	r = buf_printf(&rcv, "Received: from %s (%s)\n\tby %s (smtpd-lite) with %s "
 	    "id %s%s%s%s;\n\t%s\n", s->helo, x->ctx->client,

@@ -90,5 +90,15 @@ main(void)
 	msg_decode_2047("a =?utf-8?q?b?", 14, &b);
 	T_EQ_STR(b.data, "a =?utf-8?q?b?", "unterminated word kept");
 	buf_free(&b);
+
+	{
+		char d[64];
+
+		setenv("TZ", "UTC", 1);
+		tzset();
+		T_EQ_STR(msg_date(d, sizeof(d), 86400 * 366),
+		    "Sat, 02 Jan 1971 00:00:00 +0000", "RFC 5322 date");
+		T_EQ_STR(msg_date(d, 10, 0), "", "date too long for buf");
+	}
 	return t_done();
 }

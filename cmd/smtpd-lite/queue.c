@@ -317,13 +317,8 @@ queue_unlink(const char *dir, const char *id)
 int
 queue_remove(const char *dir, const char *id)
 {
-	char	 path[4096];
-
-	str_fmt(path, sizeof(path), "%s/%s", dir, id);
-	if (unlink(path) == -1 && errno != ENOENT)
+	if (queue_unlink(dir, id) == -1)
 		return -1;
-	str_fmt(path, sizeof(path), "%s/%s.done", dir, id);
-	unlink(path);
 	return fsync_dir(dir);
 }
 

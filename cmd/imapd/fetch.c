@@ -383,6 +383,21 @@ disposition(struct buf *b, const struct mime_part *p)
 	return buf_addc(b, ')');
 }
 
+/*
+ * The extension data that multipart and single parts both end with
+ * (RFC 3501 7.4.2): body-fld-dsp, body-fld-lang, body-fld-loc.
+ */
+static void
+dsp_lang_loc(struct buf *b, const struct mime_part *p)
+{
+	buf_addc(b, ' ');
+	disposition(b, p);
+	buf_addc(b, ' ');
+	nstr(b, p->language);
+	buf_addc(b, ' ');
+	nstr(b, p->location);
+}
+
 static int
 bodystructure(struct buf *b, const char *m, const struct mime_part *p, int ext)
 {
@@ -400,12 +415,7 @@ bodystructure(struct buf *b, const char *m, const struct mime_part *p, int ext)
 		if (ext) {
 			buf_addc(b, ' ');
 			params(b, p->params, p->nparams);
-			buf_addc(b, ' ');
-			disposition(b, p);
-			buf_addc(b, ' ');
-			nstr(b, p->language);
-			buf_addc(b, ' ');
-			nstr(b, p->location);
+			dsp_lang_loc(b, p);
 		}
 		return buf_addc(b, ')');
 	}
@@ -437,12 +447,7 @@ bodystructure(struct buf *b, const char *m, const struct mime_part *p, int ext)
 	if (ext) {
 		buf_addc(b, ' ');
 		nstr(b, p->md5);
-		buf_addc(b, ' ');
-		disposition(b, p);
-		buf_addc(b, ' ');
-		nstr(b, p->language);
-		buf_addc(b, ' ');
-		nstr(b, p->location);
+		dsp_lang_loc(b, p);
 	}
 	return buf_addc(b, ')');
 }

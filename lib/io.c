@@ -629,9 +629,9 @@ io_set_write_timeout(struct io *io, int timeout_ms)
 
 /* --- TLS ---------------------------------------------------------------- */
 
-int
-io_starttls_server(struct io *io, struct tls_ctx *ctx, int timeout_ms, char *err,
-    size_t errlen)
+/* What both sides do before a handshake. 0, or -1 with err and errno. */
+static int
+starttls_prepare(struct io *io, int timeout_ms, char *err, size_t errlen)
 {
 	if (io->tls != NULL) {
 		(void)snprintf(err, errlen, "TLS already active");
@@ -645,6 +645,15 @@ io_starttls_server(struct io *io, struct tls_ctx *ctx, int timeout_ms, char *err
 	}
 	/* Plaintext sent before the handshake must not count as encrypted. */
 	io_discard_input(io);
+	return 0;
+}
+
+int
+io_starttls_server(struct io *io, struct tls_ctx *ctx, int timeout_ms, char *err,
+    size_t errlen)
+{
+	if (starttls_prepare(io, timeout_ms, err, errlen) == -1)
+		return -1;
 	io->tls = tls_accept_fds(ctx, io->rfd, io->wfd, timeout_ms, err, errlen);
 	return io->tls != NULL ? 0 : -1;
 }
@@ -653,17 +662,8 @@ int
 io_starttls_client(struct io *io, struct tls_ctx *ctx, const char *servername,
     int timeout_ms, char *err, size_t errlen)
 {
-	if (io->tls != NULL) {
-		(void)snprintf(err, errlen, "TLS already active");
-		errno = EINVAL;
+	if (starttls_prepare(io, timeout_ms, err, errlen) == -1)
 		return -1;
-	}
-	if (io_flush(io, timeout_ms) == -1) {
-		(void)snprintf(err, errlen, "flush before TLS: %s",
-		    strerror(errno));
-		return -1;
-	}
-	io_discard_input(io);
 	io->tls = tls_connect_fds(ctx, io->rfd, io->wfd, servername, timeout_ms,
 	    err, errlen);
 	return io->tls != NULL ? 0 : -1;

@@ -922,12 +922,26 @@ conn_handshake(struct tls_conn *c, int server, int timeout_ms, char *err,
 	}
 }
 
+/* conn_handshake, freeing c when it fails (errno kept). c, or NULL. */
+static struct tls_conn *
+conn_start(struct tls_conn *c, int server, int timeout_ms, char *err,
+    size_t errlen)
+{
+	int	e;
+
+	if (conn_handshake(c, server, timeout_ms, err, errlen) == 0)
+		return c;
+	e = errno;
+	conn_free(c);
+	errno = e;
+	return NULL;
+}
+
 struct tls_conn *
 tls_accept_fds(struct tls_ctx *t, int rfd, int wfd, int timeout_ms, char *err,
     size_t errlen)
 {
 	struct tls_conn	*c;
-	int		 e;
 
 	if (t != NULL && !t->server) {
 		(void)snprintf(err, errlen, "tls: not a server context");
@@ -936,13 +950,7 @@ tls_accept_fds(struct tls_ctx *t, int rfd, int wfd, int timeout_ms, char *err,
 	}
 	if ((c = conn_new(t, rfd, wfd, err, errlen)) == NULL)
 		return NULL;
-	if (conn_handshake(c, 1, timeout_ms, err, errlen) == -1) {
-		e = errno;
-		conn_free(c);
-		errno = e;
-		return NULL;
-	}
-	return c;
+	return conn_start(c, 1, timeout_ms, err, errlen);
 }
 
 struct tls_conn *
@@ -984,7 +992,6 @@ tls_connect_fds(struct tls_ctx *t, int rfd, int wfd, const char *servername,
     int timeout_ms, char *err, size_t errlen)
 {
 	struct tls_conn	*c;
-	int		 e;
 
 	if (t != NULL && t->server) {
 		(void)snprintf(err, errlen, "tls: not a client context");
@@ -1001,13 +1008,7 @@ tls_connect_fds(struct tls_ctx *t, int rfd, int wfd, const char *servername,
 		errno = EINVAL;
 		return NULL;
 	}
-	if (conn_handshake(c, 0, timeout_ms, err, errlen) == -1) {
-		e = errno;
-		conn_free(c);
-		errno = e;
-		return NULL;
-	}
-	return c;
+	return conn_start(c, 0, timeout_ms, err, errlen);
 }
 
 struct tls_conn *

@@ -398,6 +398,44 @@ next:
 	return 0;
 }
 
+/*
+ * Removes the stale lock st describes. Sessions started together all see
+ * the same stale lock: a plain unlink(path) by a late one would remove the
+ * fresh lock an early one has just made in its place, and both would then
+ * rewrite the uidlist, one from a stale copy (an APPENDUID lost). So the
+ * lock is moved aside under a name of our own and looked at there: when
+ * it is not the stale file we saw, it goes back (link(), which never
+ * replaces a newer lock; ul_commit checks that its lock is still there).
+ */
+static void
+ul_break_stale(const char *dir, const char *path, const struct stat *st)
+{
+	char		aside[4200];
+	struct stat	st2;
+
+	if (str_fmt(aside, sizeof(aside), "%s/" UIDLIST_LOCK ".stale.%ld", dir,
+	    (long)getpid()) == -1 || rename(path, aside) == -1)
+		return;
+	if (stat(aside, &st2) == 0 && (st2.st_ino != st->st_ino ||
+	    st2.st_dev != st->st_dev || st2.st_mtime + LOCK_STALE >= time(NULL))) {
+		if (link(aside, path) == -1)
+			log_warnx("%s: cannot put back a live lock: %s", path,
+			    strerror(errno));
+	} else
+		log_warnx("%s: removing stale lock", path);
+	unlink(aside);
+}
+
+/* 1 when the lock file at path is still the one lockfd holds. */
+static int
+ul_lock_held(const char *path, int lockfd)
+{
+	struct stat	a, b;
+
+	return fstat(lockfd, &a) == 0 && stat(path, &b) == 0 &&
+	    a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
 static int
 ul_lock(const char *dir)
 {
@@ -415,8 +453,7 @@ ul_lock(const char *dir)
 		if (errno != EEXIST)
 			return -1;
 		if (stat(path, &st) == 0 && st.st_mtime + LOCK_STALE < time(NULL)) {
-			log_warnx("%s: removing stale lock", path);
-			unlink(path);
+			ul_break_stale(dir, path, &st);
 			continue;
 		}
 		if (waited >= LOCK_WAIT_MS) {
@@ -433,10 +470,11 @@ ul_unlock(const char *dir, int fd)
 {
 	char	path[4200];
 
+	if (str_fmt(path, sizeof(path), "%s/" UIDLIST_LOCK, dir) == 0 &&
+	    (fd == -1 || ul_lock_held(path, fd)))
+		unlink(path);
 	if (fd != -1)
 		close(fd);
-	if (str_fmt(path, sizeof(path), "%s/" UIDLIST_LOCK, dir) == 0)
-		unlink(path);
 }
 
 /* Writes content into the lock file and renames it over the uidlist. */
@@ -456,7 +494,15 @@ ul_commit(const char *dir, int lockfd, struct buf *content)
 			return -1;
 		off += (size_t)n;
 	}
-	if (fdatasync(lockfd) == -1 || rename(lpath, path) == -1)
+	/* Never rename a lock that is no longer ours over the uidlist. */
+	if (fdatasync(lockfd) == -1)
+		return -1;
+	if (!ul_lock_held(lpath, lockfd)) {
+		log_warnx("%s: lock taken away, uidlist left alone", lpath);
+		errno = EAGAIN;
+		return -1;
+	}
+	if (rename(lpath, path) == -1)
 		return -1;
 	return 0;
 }

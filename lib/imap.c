@@ -40,7 +40,7 @@ push(struct imap_args *a, size_t *cap, struct imap_arg **out)
 		ncap = *cap ? *cap * 2 : 8;
 		if (ncap > SIZE_MAX / sizeof(*v))
 			return -1;
-		if ((v = realloc(a->v, ncap * sizeof(*v))) == NULL)
+		if ((v = reallocarray(a->v, ncap, sizeof(*v))) == NULL)
 			return -1;
 		a->v = v;
 		*cap = ncap;
@@ -401,7 +401,7 @@ imap_seqset_parse(const char *s, size_t maxranges, struct imap_seqset *set)
 			cap = cap ? cap * 2 : 4;
 			if (cap > maxranges)
 				cap = maxranges;
-			if ((r = realloc(set->r, cap * sizeof(*r))) == NULL)
+			if ((r = reallocarray(set->r, cap, sizeof(*r))) == NULL)
 				goto bad;
 			set->r = r;
 		}

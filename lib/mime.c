@@ -230,7 +230,7 @@ parse_multipart(const char *m, size_t off, size_t end, int depth, int maxdepth,
 			struct mime_part *nc;
 
 			cap = cap ? cap * 2 : 4;
-			if ((nc = realloc(p->child, cap * sizeof(*nc))) == NULL)
+			if ((nc = reallocarray(p->child, cap, sizeof(*nc))) == NULL)
 				return -1;
 			p->child = nc;
 		}

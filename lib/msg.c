@@ -243,7 +243,7 @@ push_addr(struct msg_addr **v, size_t *n, size_t *cap, size_t max,
 	if (*n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 4;
 
-		if ((nv = realloc(*v, ncap * sizeof(*nv))) == NULL)
+		if ((nv = reallocarray(*v, ncap, sizeof(*nv))) == NULL)
 			return -1;
 		*v = nv;
 		*cap = ncap;

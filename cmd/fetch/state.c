@@ -89,7 +89,7 @@ uidset_add(struct uidset *s, unsigned long lo, unsigned long hi)
 
 			if (nc > SIZE_MAX / sizeof(*nr))
 				return -1;
-			nr = realloc(s->r, nc * sizeof(*nr));
+			nr = reallocarray(s->r, nc, sizeof(*nr));
 			if (nr == NULL)
 				return -1;
 			s->r = nr;

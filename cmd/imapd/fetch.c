@@ -59,7 +59,7 @@ req_add(struct fetchreq *r, enum fkind k)
 {
 	if (r->n == r->cap) {
 		size_t nc = r->cap ? r->cap * 2 : 8;
-		struct fitem *nv = realloc(r->v, nc * sizeof(*nv));
+		struct fitem *nv = reallocarray(r->v, nc, sizeof(*nv));
 
 		if (nv == NULL)
 			return NULL;

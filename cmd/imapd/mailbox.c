@@ -256,7 +256,7 @@ ul_push(struct uidlist *ul, struct ulrec *rec)
 {
 	if (ul->n == ul->cap) {
 		size_t ncap = ul->cap ? ul->cap * 2 : 64;
-		struct ulrec *nr = realloc(ul->r, ncap * sizeof(*nr));
+		struct ulrec *nr = reallocarray(ul->r, ncap, sizeof(*nr));
 
 		if (nr == NULL)
 			return -1;
@@ -874,7 +874,7 @@ scan_dir(const char *path, const char *sub, int newdir, struct ent **v,
 			continue;
 		if (*n == *cap) {
 			size_t nc = *cap ? *cap * 2 : 256;
-			struct ent *nv = realloc(*v, nc * sizeof(*nv));
+			struct ent *nv = reallocarray(*v, nc, sizeof(*nv));
 
 			if (nv == NULL) {
 				closedir(dir);
@@ -1002,7 +1002,7 @@ push_msg(struct mailbox *mb, struct mmsg *m)
 	}
 	if (mb->n == mb->cap) {
 		size_t nc = mb->cap ? mb->cap * 2 : 256;
-		struct mmsg *nv = realloc(mb->msgs, nc * sizeof(*nv));
+		struct mmsg *nv = reallocarray(mb->msgs, nc, sizeof(*nv));
 
 		if (nv == NULL)
 			return -1;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -206,6 +207,28 @@ int
 maildir_tmp_open(struct maildir_tmp *t, const char *maildir, char *err,
     size_t errlen)
 {
+	return maildir_tmp_open_key(t, maildir, NULL, err, errlen);
+}
+
+/* A delivery key: 1 to 64 of [0-9A-Za-z_-]. */
+static int
+key_ok(const char *key)
+{
+	size_t	i;
+
+	for (i = 0; key[i] != '\0'; i++)
+		if (i >= 64 || !((key[i] >= '0' && key[i] <= '9') ||
+		    (key[i] >= 'a' && key[i] <= 'z') ||
+		    (key[i] >= 'A' && key[i] <= 'Z') || key[i] == '_' ||
+		    key[i] == '-'))
+			return 0;
+	return i > 0;
+}
+
+int
+maildir_tmp_open_key(struct maildir_tmp *t, const char *maildir,
+    const char *key, char *err, size_t errlen)
+{
 	static unsigned long	counter;
 	static char		host[128];
 	struct timeval		tv;
@@ -224,6 +247,11 @@ maildir_tmp_open(struct maildir_tmp *t, const char *maildir, char *err,
 		    maildir ? maildir : "");
 		return -1;
 	}
+	if (key != NULL && !key_ok(key)) {
+		errno = EINVAL;
+		str_err(err, errlen, "maildir: bad delivery key");
+		return -1;
+	}
 	memcpy(t->dir, maildir, strlen(maildir) + 1);
 	if (host[0] == '\0')
 		hostpart(host, sizeof(host));
@@ -233,7 +261,8 @@ maildir_tmp_open(struct maildir_tmp *t, const char *maildir, char *err,
 		    num(n1, (unsigned long long)tv.tv_sec, 10), ".M",
 		    num(n2, (unsigned long long)tv.tv_usec, 10), "P",
 		    num(n3, (unsigned long long)getpid(), 10), "Q",
-		    num(n4, ++counter, 10), "R", num(n5, randomness(), 16), ".",
+		    num(n4, ++counter, 10), "R", num(n5, randomness(), 16),
+		    key != NULL ? "K" : "", key != NULL ? key : "", ".",
 		    host, NULL) == -1 ||
 		    join(path, sizeof(path), t->dir, "/tmp/", t->base,
 		    NULL) == -1) {
@@ -371,83 +400,167 @@ flags_ok(const char *f)
 }
 
 int
-maildir_tmp_commit(struct maildir_tmp *t, const char *flags, char *name_r,
+maildir_tmp_finish(struct maildir_tmp *t, char *err, size_t errlen)
+{
+	if (t->fd == -1) {
+		errno = EBADF;
+		str_err(err, errlen, "maildir: finish of a closed temp file");
+		return -1;
+	}
+	if (t->pending_cr) {
+		t->pending_cr = 0;
+		if (put(t, "\r", 1, err, errlen) == -1)
+			return -1;
+		t->wsize++;
+	}
+	return flush(t, err, errlen);
+}
+
+int
+maildir_tmp_link(struct maildir_tmp *t, const char *flags, char *name_r,
     size_t namelen, char *err, size_t errlen)
 {
-	char	tmp[4096 + 300], dst[4096 + 400], dir[4096 + 8];
+	char	tmp[4096 + 300], dst[4096 + 400];
 	char	name[400], n1[24], n2[24];
-	int	fd, r;
+	int	fd;
 
 	if (t->fd == -1) {
 		errno = EBADF;
-		str_err(err, errlen, "maildir: commit of a closed temp file");
+		str_err(err, errlen, "maildir: link of a closed temp file");
 		return -1;
 	}
 	if (flags != NULL && (strlen(flags) > 60 || !flags_ok(flags))) {
 		errno = EINVAL;
 		str_err(err, errlen, "maildir: bad flags \"%s\"", flags);
-		goto fail;
+		return -1;
 	}
-	if (t->pending_cr) {
-		t->pending_cr = 0;
-		if (put(t, "\r", 1, err, errlen) == -1)
-			goto fail;
-		t->wsize++;
-	}
-	if (flush(t, err, errlen) == -1)
-		goto fail;
-	if (fsync(t->fd) == -1) {
-		str_err(err, errlen, "%s/tmp/%s: fsync: %s", t->dir, t->base,
-		    strerror(errno));
-		goto fail;
-	}
+	if (maildir_tmp_finish(t, err, errlen) == -1)
+		return -1;
 	fd = t->fd;
 	t->fd = -1;
 	if (close(fd) == -1) {
 		str_err(err, errlen, "%s/tmp/%s: close: %s", t->dir, t->base,
 		    strerror(errno));
-		goto fail;
+		return -1;
 	}
-	r = join(name, sizeof(name), t->base, ",S=", num(n1, t->size, 10),
+	if (join(name, sizeof(name), t->base, ",S=", num(n1, t->size, 10),
 	    ",W=", num(n2, t->wsize, 10), flags != NULL ? ":2," : "",
-	    flags != NULL ? flags : "", NULL);
-	if (r == -1 ||
+	    flags != NULL ? flags : "", NULL) == -1 ||
 	    join(tmp, sizeof(tmp), t->dir, "/tmp/", t->base, NULL) == -1 ||
-	    join(dir, sizeof(dir), t->dir, flags != NULL ? "/cur" : "/new",
-	    NULL) == -1 ||
-	    join(dst, sizeof(dst), dir, "/", name, NULL) == -1) {
+	    join(dst, sizeof(dst), t->dir, flags != NULL ? "/cur/" : "/new/",
+	    name, NULL) == -1) {
 		str_err(err, errlen, "%s: name too long", t->dir);
-		goto fail;
+		return -1;
 	}
 	if (link(tmp, dst) == -1) {
 		if (errno != EPERM && errno != ENOSYS && errno != EOPNOTSUPP &&
 		    errno != EMLINK) {
 			str_err(err, errlen,
 			    "%s: link: %s", dst, strerror(errno));
-			goto fail;
+			return -1;
 		}
 		/* No hard links here (some FUSE and network file systems). */
 		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst,
 		    RENAME_NOREPLACE) == -1) {
 			str_err(err, errlen, "%s: rename: %s", dst,
 			    strerror(errno));
-			goto fail;
+			return -1;
 		}
 	} else
 		(void)unlink(tmp);
-	if (dirsync(dir, err, errlen) == -1) {
-		/* Not durable: take it back so the sender retries. */
-		(void)unlink(dst);
+	t->base[0] = '\0';	/* linked: maildir_tmp_abort leaves it be */
+	/* Linked even when name_r is too small: it gets a prefix. */
+	if (name_r != NULL && namelen > 0)
+		(void)str_lcpy(name_r, name, namelen);
+	return 0;
+}
+
+int
+maildir_sync_dir(const char *maildir, const char *sub, char *err,
+    size_t errlen)
+{
+	char	dir[4096 + 8];
+
+	if (join(dir, sizeof(dir), maildir, "/", sub, NULL) == -1) {
+		str_err(err, errlen, "%s: name too long", maildir);
+		return -1;
+	}
+	return dirsync(dir, err, errlen);
+}
+
+int
+maildir_tmp_commit(struct maildir_tmp *t, const char *flags, char *name_r,
+    size_t namelen, char *err, size_t errlen)
+{
+	char	name[400], dst[4096 + 400];
+
+	if (t->fd == -1) {
+		errno = EBADF;
+		str_err(err, errlen, "maildir: commit of a closed temp file");
+		return -1;
+	}
+	if (maildir_tmp_finish(t, err, errlen) == -1)
+		goto fail;
+	if (fsync(t->fd) == -1) {
+		str_err(err, errlen, "%s/tmp/%s: fsync: %s", t->dir, t->base,
+		    strerror(errno));
 		goto fail;
 	}
-	t->base[0] = '\0';
-	/* Delivered even when name_r is too small: it gets a prefix. */
+	if (maildir_tmp_link(t, flags, name, sizeof(name), err, errlen) == -1)
+		goto fail;
+	if (maildir_sync_dir(t->dir, flags != NULL ? "cur" : "new", err,
+	    errlen) == -1) {
+		/* Not durable: take it back so the sender retries. */
+		if (join(dst, sizeof(dst), t->dir, flags != NULL ? "/cur/" :
+		    "/new/", name, NULL) == 0)
+			(void)unlink(dst);
+		return -1;
+	}
 	if (name_r != NULL && namelen > 0)
 		(void)str_lcpy(name_r, name, namelen);
 	return 0;
 fail:
 	maildir_tmp_abort(t);
 	return -1;
+}
+
+int
+maildir_find_key(const char *maildir, const char *key, char *err,
+    size_t errlen)
+{
+	static const char *const sub[] = { "new", "cur" };
+	char		 dir[4096 + 8], pat[80];
+	DIR		*d;
+	struct dirent	*de;
+	size_t		 i;
+	int		 found = 0;
+
+	if (!key_ok(key)) {
+		errno = EINVAL;
+		str_err(err, errlen, "maildir: bad delivery key");
+		return -1;
+	}
+	join(pat, sizeof(pat), "K", key, ".", NULL);
+	for (i = 0; i < 2 && !found; i++) {
+		if (join(dir, sizeof(dir), maildir, "/", sub[i], NULL) == -1) {
+			str_err(err, errlen, "%s: name too long", maildir);
+			return -1;
+		}
+		if ((d = opendir(dir)) == NULL) {
+			if (errno == ENOENT)
+				continue;
+			str_err(err, errlen, "%s: %s", dir, strerror(errno));
+			return -1;
+		}
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.' &&
+			    strstr(de->d_name, pat) != NULL) {
+				found = 1;
+				break;
+			}
+		closedir(d);
+	}
+	return found;
 }
 
 void

@@ -10,8 +10,8 @@
  * <unique>,S=<S>,W=<W>[:2,FLAGS], removes the tmp name and fsyncs the
  * directory. Only then is the message delivered. maildir_tmp_abort
  * removes the temp file. The unique name is
- * <sec>.M<usec>P<pid>Q<counter>R<random>.<host> (host with '/' and ':'
- * escaped as Dovecot does, \057 and \072).
+ * <sec>.M<usec>P<pid>Q<counter>R<random>[K<key>].<host> (host with '/'
+ * and ':' escaped as Dovecot does, \057 and \072).
  */
 #ifndef MAILDIR_H
 #define MAILDIR_H
@@ -59,6 +59,35 @@ int	maildir_tmp_commit(struct maildir_tmp *, const char *flags, char *name_r,
 	    size_t namelen, char *err, size_t errlen);
 /* Removes the temp file; safe to call after a failed commit or twice. */
 void	maildir_tmp_abort(struct maildir_tmp *);
+
+/*
+ * Batches (several messages made durable together) use the steps of
+ * maildir_tmp_commit one by one: maildir_tmp_finish writes out what is
+ * buffered (the fd stays open for the caller's fsync), maildir_tmp_link
+ * closes the file and links it into new/ (or cur/ with flags) without
+ * any sync (the caller has synced the data before, and syncs the
+ * directory after with maildir_sync_dir). 0, or -1 with err; after a
+ * failed link the temp file is still there for maildir_tmp_abort.
+ */
+int	maildir_tmp_finish(struct maildir_tmp *, char *err, size_t errlen);
+int	maildir_tmp_link(struct maildir_tmp *, const char *flags, char *name_r,
+	    size_t namelen, char *err, size_t errlen);
+/* fsyncs maildir/sub ("new", "cur"). 0, or -1 with err. */
+int	maildir_sync_dir(const char *maildir, const char *sub, char *err,
+	    size_t errlen);
+
+/*
+ * Exactly-once delivery: maildir_tmp_open_key puts a delivery key (1 to
+ * 64 of [0-9A-Za-z_-], e.g. a queue id and a recipient index) into the
+ * unique name as "K<key>"; maildir_find_key says whether a message with
+ * that key is in new/ or cur/ (1), not (0), or -1 with err. A sender that
+ * does not know whether an earlier attempt completed (a crash between
+ * the delivery and its own record of it) asks before delivering again.
+ */
+int	maildir_tmp_open_key(struct maildir_tmp *, const char *maildir,
+	    const char *key, char *err, size_t errlen);
+int	maildir_find_key(const char *maildir, const char *key, char *err,
+	    size_t errlen);
 
 /* What a Maildir file name says. */
 struct maildir_name {

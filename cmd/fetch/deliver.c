@@ -356,84 +356,6 @@ slots_release(struct deliver *d, int from)
 	d->batchbytes = 0;
 }
 
-/* Writes what libmail's maildir still buffers for t (the same steps as
- * maildir_tmp_commit before its fsync). */
-static int
-tmp_finish(struct maildir_tmp *t, char *err, size_t errlen)
-{
-	if (t->pending_cr) {
-		t->pending_cr = 0;
-		if (t->wlen == sizeof(t->wbuf)) {
-			if (io_write_all(t->fd, t->wbuf, t->wlen) == -1)
-				goto fail;
-			t->wlen = 0;
-		}
-		t->wbuf[t->wlen++] = '\r';
-		t->size++;
-		t->wsize++;
-	}
-	if (t->wlen > 0 && io_write_all(t->fd, t->wbuf, t->wlen) == -1)
-		goto fail;
-	t->wlen = 0;
-	return 0;
-fail:
-	snprintf(err, errlen, "%s/tmp/%s: write: %s", t->dir, t->base,
-	    strerror(errno));
-	return -1;
-}
-
-/* Links a synced temp file into new/ under its final name. */
-static int
-tmp_link(struct maildir_tmp *t, char *err, size_t errlen)
-{
-	char tmp[PATH_MAX], dst[PATH_MAX];
-
-	if (str_fmt(tmp, sizeof(tmp), "%s/tmp/%s", t->dir, t->base) == -1 ||
-	    str_fmt(dst, sizeof(dst), "%s/new/%s,S=%llu,W=%llu", t->dir,
-	    t->base, t->size, t->wsize) == -1) {
-		snprintf(err, errlen, "%s: name too long", t->dir);
-		return -1;
-	}
-	if (link(tmp, dst) == -1) {
-		if (errno != EPERM && errno != ENOSYS && errno != EOPNOTSUPP &&
-		    errno != EMLINK) {
-			snprintf(err, errlen, "%s: link: %s", dst, strerror(errno));
-			return -1;
-		}
-		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) == -1) {
-			snprintf(err, errlen, "%s: rename: %s", dst, strerror(errno));
-			return -1;
-		}
-	} else
-		(void)unlink(tmp);
-	if (t->fd != -1)
-		close(t->fd);
-	t->fd = -1;
-	t->base[0] = '\0';	/* delivered: maildir_tmp_abort leaves it be */
-	return 0;
-}
-
-static int
-dir_fsync(const char *dir, const char *sub, char *err, size_t errlen)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	if (str_fmt(path, sizeof(path), "%s/%s", dir, sub) == -1) {
-		snprintf(err, errlen, "%s: name too long", dir);
-		return -1;
-	}
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fsync(fd) == -1) {
-		snprintf(err, errlen, "%s: fsync: %s", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
 /*
  * The batch commit. fsync per message costs a journal commit each
  * (milliseconds on a busy disk), so a batch is made durable with one
@@ -462,7 +384,7 @@ deliver_flush(struct deliver *d, char *err, size_t errlen)
 	for (i = 0; i < d->used; i++) {
 		struct slot *s = &d->slots[i];
 
-		if (tmp_finish(&s->tmp, err, errlen) == -1 ||
+		if (maildir_tmp_finish(&s->tmp, err, errlen) == -1 ||
 		    fstate_pending_add(d->st, s->folder, s->uid, s->uidl,
 		    s->tmp.base) == -1) {
 			if (errno == ENOMEM)
@@ -480,14 +402,15 @@ deliver_flush(struct deliver *d, char *err, size_t errlen)
 	if (fstate_install(d->st, 1, err, errlen) == -1)
 		goto fail;
 	for (i = 0; i < d->used; i++) {
-		if (tmp_link(&d->slots[i].tmp, err, errlen) == -1) {
+		if (maildir_tmp_link(&d->slots[i].tmp, NULL, NULL, 0, err,
+		    errlen) == -1) {
 			rc = -1;
 			break;
 		}
 		linked++;
 	}
-	if (linked > 0 && dir_fsync(d->acct->maildir, "new", rc == -1 ? serr : err,
-	    rc == -1 ? sizeof(serr) : errlen) == -1) {
+	if (linked > 0 && maildir_sync_dir(d->acct->maildir, "new",
+	    rc == -1 ? serr : err, rc == -1 ? sizeof(serr) : errlen) == -1) {
 		/* not known to be durable: the intents decide next time */
 		fstate_pending_clear(d->st);
 		slots_release(d, 0);

@@ -227,6 +227,51 @@ main(void)
 	T_EQ_INT(maildir_parse_name("a/b", &mn), -1, "slash refused");
 	T_EQ_INT(maildir_parse_name("1.x:3,foo", &mn), -1, "unknown info");
 
+	/* delivery keys and the batch steps */
+	{
+		static struct maildir_tmp	 b[2];
+		char				 kroot[300], n0[512];
+
+		snprintf(kroot, sizeof(kroot), "%s/keyed", root);
+		T_EQ_INT(maildir_make(kroot, err, sizeof(err)), 0, "keyed maildir");
+		T_EQ_INT(maildir_find_key(kroot, "0a1b_2", err, sizeof(err)), 0,
+		    "key not there before");
+		T_EQ_INT(maildir_tmp_open_key(&b[0], kroot, "0a1b_2", err,
+		    sizeof(err)), 0, "open with key");
+		T_OK(strstr(b[0].base, "K0a1b_2.") != NULL, "key in the name: %s",
+		    b[0].base);
+		T_EQ_INT(maildir_tmp_open_key(&b[1], kroot, "0a1b_3", err,
+		    sizeof(err)), 0, "open a second one");
+		T_EQ_INT(maildir_tmp_write(&b[0], "a\r", 2, err, sizeof(err)), 0,
+		    "write with a pending CR");
+		T_EQ_INT(maildir_tmp_write(&b[1], "b\n", 2, err, sizeof(err)), 0,
+		    "write");
+		T_EQ_INT(maildir_tmp_finish(&b[0], err, sizeof(err)), 0, "finish");
+		T_EQ_INT(b[0].size, 2, "the pending CR written at finish");
+		T_OK(b[0].fd != -1 && fsync(b[0].fd) == 0, "fd open after finish");
+		T_EQ_INT(maildir_find_key(kroot, "0a1b_2", err, sizeof(err)), 0,
+		    "not found while in tmp/");
+		T_EQ_INT(maildir_tmp_link(&b[0], NULL, n0, sizeof(n0), err,
+		    sizeof(err)), 0, "link into new/");
+		T_EQ_INT(maildir_tmp_link(&b[1], "S", NULL, 0, err,
+		    sizeof(err)), 0, "link into cur/ with flags");
+		T_EQ_INT(maildir_sync_dir(kroot, "new", err, sizeof(err)), 0,
+		    "sync new/");
+		T_EQ_INT(maildir_find_key(kroot, "0a1b_2", err, sizeof(err)), 1,
+		    "found in new/");
+		T_EQ_INT(maildir_find_key(kroot, "0a1b_3", err, sizeof(err)), 1,
+		    "found in cur/");
+		T_EQ_INT(maildir_find_key(kroot, "0a1b", err, sizeof(err)), 0,
+		    "a prefix of a key does not match");
+		T_EQ_INT(maildir_find_key(kroot, "a1b_2", err, sizeof(err)), 0,
+		    "a suffix of a key does not match");
+		T_EQ_INT(maildir_find_key(kroot, "a/b", err, sizeof(err)), -1,
+		    "bad key refused");
+		T_EQ_INT(maildir_tmp_open_key(&b[0], kroot, "x.y", err,
+		    sizeof(err)), -1, "open with a bad key refused");
+		T_OK(strstr(n0, ",S=2,W=2") != NULL, "S and W: %s", n0);
+	}
+
 	snprintf(p, sizeof(p), "rm -rf %s", root);
 	if (system(p) != 0)
 		return 1;

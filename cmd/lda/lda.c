@@ -1,8 +1,8 @@
 /*
  * lda -- reads one message on stdin and delivers it into a Maildir.
  *
- *   lda [-c file] -d user [-m folder] [-f sender] [-a address]
- *   lda [-c file] -M maildir [-m folder] [-f sender] [-a address]
+ *   lda [-c file] -d user [-m folder] [-f sender] [-a address] [-B]
+ *   lda [-c file] -M maildir [-m folder] [-f sender] [-a address] [-B]
  *   lda [-c file] -n
  *
  * The user's Maildir comes from the [users] section (lib/userdb: userbase
@@ -11,6 +11,18 @@
  * top; a message that already carries our Delivered-To is a loop. The
  * message is written under tmp/, fsync'd, linked into new/ with ,S= and
  * ,W= in its name and new/ is fsync'd: only then do we exit 0.
+ *
+ * With DELIVERY_ID in the environment (smtpd-lite sets it to the queue id
+ * and the recipient's index) the id goes into the file name; with
+ * DELIVERY_RETRY=1 too, a message with that id already in new/ or cur/
+ * (a delivery that completed before a crash kept its sender from knowing)
+ * is not delivered again: exit 0.
+ *
+ * -B (smtpd-lite's batches): stdin is a list of messages for this one
+ * recipient, each an open file and an offset (see batch() below); all
+ * are written, made durable with one journal commit and one fsync of
+ * new/, and a line "INDEX EXITCODE TEXT" per message says what became of
+ * it on stderr.
  *
  * It does not filter, sort, bounce, vacation-reply or enforce quotas, and
  * it never writes as root: run as root it becomes the user first.
@@ -24,6 +36,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,6 +65,7 @@ struct opts {
 	const char	*sender;	/* -f */
 	const char	*rcpt;		/* -a */
 	int		 check;		/* -n */
+	int		 batch;		/* -B */
 };
 
 struct settings {
@@ -76,6 +90,8 @@ static void	 become(uid_t, gid_t);
 static void	 choose_folder(const struct opts *, const struct settings *,
 		    char *, size_t);
 static void	 deliver(const struct opts *, const struct settings *,
+		    const char *);
+static void	 batch(const struct opts *, const struct settings *,
 		    const char *);
 static void	 append(char *, size_t, size_t *, const char *, size_t);
 
@@ -103,7 +119,10 @@ main(int argc, char *argv[])
 	if (priv_is_root())
 		become(uid, gid);
 	choose_folder(&o, &s, maildir, sizeof(maildir));
-	deliver(&o, &s, maildir);
+	if (o.batch)
+		batch(&o, &s, maildir);
+	else
+		deliver(&o, &s, maildir);
 	return 0;
 }
 
@@ -134,7 +153,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: lda [-c file] -d user | -M maildir [-m folder] "
-	    "[-f sender] [-a address]\n       lda [-c file] -n\n");
+	    "[-f sender] [-a address] [-B]\n       lda [-c file] -n\n");
 	exit(EX_USAGE);
 }
 
@@ -160,8 +179,11 @@ parse_opts(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->conf_path = DEFAULT_CONF;
-	while ((ch = getopt(argc, argv, "a:c:d:f:hm:M:n")) != -1) {
+	while ((ch = getopt(argc, argv, "a:Bc:d:f:hm:M:n")) != -1) {
 		switch (ch) {
+		case 'B':
+			o->batch = 1;
+			break;
 		case 'a':
 			o->rcpt = address_arg(optarg, "-a");
 			break;
@@ -379,22 +401,79 @@ on_signal(int sig)
 	_exit(EX_TEMPFAIL);
 }
 
-static void
-open_tmp(const char *maildir)
+/* Where a message comes from: stdin, or a queue file read from off. */
+struct src {
+	int		 fd;
+	long long	 off;		/* -1: read(2) as it comes */
+};
+
+/* Reads up to len bytes into p: 0 with *got (0 at the end), or -1. */
+static int
+src_read(struct src *in, char *p, size_t len, size_t *got, char *err,
+    size_t errlen)
+{
+	ssize_t	n;
+
+	for (;;) {
+		if (in->off < 0)
+			n = read(in->fd, p, len);
+		else
+			n = pread(in->fd, p, len, (off_t)in->off);
+		if (n >= 0)
+			break;
+		if (errno != EINTR) {
+			str_err(err, errlen, "%s: read: %s", in->off < 0 ?
+			    "stdin" : "message", strerror(errno));
+			return -1;
+		}
+	}
+	if (in->off >= 0)
+		in->off += n;
+	*got = (size_t)n;
+	return 0;
+}
+
+/* The first read goes on to the first LF (within 1 KiB), so that an
+ * mbox From_ line written in pieces is still seen whole. */
+static int
+read_first(struct src *in, size_t *n, char *err, size_t errlen)
+{
+	size_t	r;
+
+	*n = 0;
+	while (*n < 1024 && memchr(inbuf, '\n', *n) == NULL) {
+		if (src_read(in, inbuf + *n, sizeof(inbuf) - *n, &r, err,
+		    errlen) == -1)
+			return -1;
+		if (r == 0)
+			break;
+		*n += r;
+	}
+	return 0;
+}
+
+/*
+ * Opens t in maildir (made, with its parents, at the first delivery),
+ * with the delivery key when there is one. For the single delivery (t
+ * is tmp) a signal removes the temp file.
+ */
+static int
+open_tmp(struct maildir_tmp *t, const char *maildir, const char *key,
+    char *err, size_t errlen)
 {
 	struct sigaction	sa;
-	char			err[1024];
 	size_t			n;
 
-	if (maildir_tmp_open(&tmp, maildir, err, sizeof(err)) == -1) {
+	if (maildir_tmp_open_key(t, maildir, key, err, errlen) == -1) {
 		if (errno != ENOENT)
-			fatal(EX_TEMPFAIL, "%s", err);
-		/* First delivery: make the Maildir (and its parents). */
+			return -1;
 		if (make_parents(maildir) == -1 ||
-		    maildir_make(maildir, err, sizeof(err)) == -1 ||
-		    maildir_tmp_open(&tmp, maildir, err, sizeof(err)) == -1)
-			fatal(EX_TEMPFAIL, "%s", err);
+		    maildir_make(maildir, err, errlen) == -1 ||
+		    maildir_tmp_open_key(t, maildir, key, err, errlen) == -1)
+			return -1;
 	}
+	if (t != &tmp)
+		return 0;
 	n = 0;
 	append(tmppath, sizeof(tmppath), &n, tmp.dir, strlen(tmp.dir));
 	append(tmppath, sizeof(tmppath), &n, "/tmp/", 5);
@@ -407,52 +486,7 @@ open_tmp(const char *maildir)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGALRM, &sa, NULL);
-}
-
-/* Reads what stdin has, up to CHUNK bytes: the count, 0 at the end. */
-static size_t
-read_in(void)
-{
-	ssize_t	n;
-
-	for (;;) {
-		n = read(STDIN_FILENO, inbuf, sizeof(inbuf));
-		if (n >= 0)
-			return (size_t)n;
-		if (errno != EINTR)
-			fatal(EX_TEMPFAIL, "stdin: read: %s", strerror(errno));
-	}
-}
-
-/* The first read goes on to the first LF (within 1 KiB), so that an
- * mbox From_ line written in pieces is still seen whole. */
-static size_t
-read_first(void)
-{
-	size_t	n = 0;
-	ssize_t	r;
-
-	while (n < 1024 && memchr(inbuf, '\n', n) == NULL) {
-		r = read(STDIN_FILENO, inbuf + n, sizeof(inbuf) - n);
-		if (r == 0)
-			break;
-		if (r == -1) {
-			if (errno == EINTR)
-				continue;
-			fatal(EX_TEMPFAIL, "stdin: read: %s", strerror(errno));
-		}
-		n += (size_t)r;
-	}
-	return n;
-}
-
-static void
-put(const void *p, size_t n)
-{
-	char	err[1024];
-
-	if (maildir_tmp_write(&tmp, p, n, err, sizeof(err)) == -1)
-		fatal(EX_TEMPFAIL, "%s", err);
+	return 0;
 }
 
 /*
@@ -566,11 +600,11 @@ append(char *h, size_t size, size_t *o, const char *s, size_t n)
 	}
 }
 
-static void
-add_headers(const struct opts *o, const char *from_sender, const char *rcpt)
+static int
+add_headers(struct maildir_tmp *t, const char *sender, const char *rcpt,
+    char *err, size_t errlen)
 {
 	char		 h[2048];
-	const char	*sender = o->sender ? o->sender : from_sender;
 	size_t		 n = 0, sl;
 
 	/* Built by hand: no snprintf on the delivery path (maildir.c). */
@@ -589,45 +623,130 @@ add_headers(const struct opts *o, const char *from_sender, const char *rcpt)
 		append(h, sizeof(h), &n, rcpt, strlen(rcpt));
 		append(h, sizeof(h), &n, "\n", 1);
 	}
-	if (n > 0)
-		put(h, n);
+	return n > 0 ? maildir_tmp_write(t, h, n, err, errlen) : 0;
+}
+
+/* err = a b c, built by hand (see add_headers). */
+static void
+say(char *err, size_t errlen, const char *a, const char *b, const char *c)
+{
+	size_t	n = 0;
+
+	append(err, errlen, &n, a, strlen(a));
+	append(err, errlen, &n, b, strlen(b));
+	append(err, errlen, &n, c, strlen(c));
+	err[n] = '\0';
+}
+
+/*
+ * Writes the message from in into t (opened here, in maildir, with key):
+ * 0 with t ready to commit, or an exit status (EX_DATAERR: refused for
+ * good; EX_TEMPFAIL) with err and t aborted.
+ */
+static int
+copy_message(const struct settings *s, const char *maildir, const char *key,
+    const char *sender, const char *rcpt, struct src *in,
+    struct maildir_tmp *t, char *err, size_t errlen)
+{
+	struct scan		 sc;
+	unsigned long long	 total = 0, v;
+	char			 from_sender[1024], num[24], *p;
+	size_t			 n, skip;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.rcpt = rcpt;
+	sc.done = sc.rcpt == NULL;
+	if (read_first(in, &n, err, errlen) == -1)
+		return EX_TEMPFAIL;
+	if (n == 0) {
+		say(err, errlen, "empty message refused", "", "");
+		return EX_DATAERR;
+	}
+	from_sender[0] = '\0';
+	skip = from_line(inbuf, n, from_sender, sizeof(from_sender));
+	if (open_tmp(t, maildir, key, err, errlen) == -1)
+		return EX_TEMPFAIL;
+	if (add_headers(t, sender != NULL ? sender : skip && from_sender[0] ?
+	    from_sender : NULL, sc.rcpt, err, errlen) == -1)
+		goto temp;
+	for (;;) {
+		total += n - skip;
+		if (s->max_size > 0 && total > s->max_size) {
+			p = num + sizeof(num) - 1;
+			*p = '\0';
+			v = s->max_size;
+			do
+				*--p = (char)('0' + v % 10);
+			while ((v /= 10) != 0);
+			say(err, errlen, "message refused: over max_size (", p,
+			    " bytes)");
+			maildir_tmp_abort(t);
+			return EX_DATAERR;
+		}
+		if (!sc.done && scan(&sc, inbuf + skip, n - skip)) {
+			say(err, errlen, "message refused: mail loop "
+			    "(Delivered-To: ", sc.rcpt, " already present)");
+			maildir_tmp_abort(t);
+			return EX_DATAERR;
+		}
+		if (maildir_tmp_write(t, inbuf + skip, n - skip, err,
+		    errlen) == -1)
+			goto temp;
+		skip = 0;
+		if (src_read(in, inbuf, sizeof(inbuf), &n, err, errlen) == -1)
+			goto temp;
+		if (n == 0)
+			break;
+	}
+	if (total == 0) {
+		say(err, errlen, "empty message refused", "", "");
+		maildir_tmp_abort(t);
+		return EX_DATAERR;
+	}
+	err[0] = '\0';	/* a first open may have failed before the mkdir */
+	return 0;
+temp:
+	maildir_tmp_abort(t);
+	return EX_TEMPFAIL;
+}
+
+/* 1 when k is a delivery key maildir.c takes. */
+static int
+key_ok(const char *k)
+{
+	size_t	i;
+
+	for (i = 0; k[i] != '\0'; i++)
+		if (i >= 64 || !((k[i] >= '0' && k[i] <= '9') ||
+		    (k[i] >= 'a' && k[i] <= 'z') || (k[i] >= 'A' &&
+		    k[i] <= 'Z') || k[i] == '_' || k[i] == '-'))
+			return 0;
+	return i > 0;
 }
 
 static void
 deliver(const struct opts *o, const struct settings *s, const char *maildir)
 {
-	struct scan		 sc;
-	sigset_t		 block;
-	unsigned long long	 total = 0;
-	char			 err[1024], from_sender[1024];
-	size_t			 n, skip;
-	int			 loop = 0;
+	struct src	 in = { STDIN_FILENO, -1 };
+	sigset_t	 block;
+	const char	*key = getenv("DELIVERY_ID");
+	const char	*retry = getenv("DELIVERY_RETRY");
+	char		 err[1024];
+	int		 r;
 
-	memset(&sc, 0, sizeof(sc));
-	sc.rcpt = o->rcpt ? o->rcpt : o->user;
-	sc.done = sc.rcpt == NULL;
-	if ((n = read_first()) == 0)
-		fatal(EX_DATAERR, "empty message refused");
-	from_sender[0] = '\0';
-	skip = from_line(inbuf, n, from_sender, sizeof(from_sender));
-	open_tmp(maildir);
-	add_headers(o, skip && from_sender[0] ? from_sender : NULL, sc.rcpt);
-	for (; n > 0; n = read_in(), skip = 0) {
-		total += n - skip;
-		if (s->max_size > 0 && total > s->max_size)
-			fatal(EX_DATAERR, "message refused: over max_size "
-			    "(%llu bytes)", s->max_size);
-		if (!sc.done && scan(&sc, inbuf + skip, n - skip)) {
-			loop = 1;
-			break;
-		}
-		put(inbuf + skip, n - skip);
+	if (key != NULL && !key_ok(key))
+		key = NULL;
+	if (key != NULL && retry != NULL && strcmp(retry, "1") == 0) {
+		/* an earlier attempt may have completed: not twice */
+		if ((r = maildir_find_key(maildir, key, err, sizeof(err))) ==
+		    -1)
+			fatal(EX_TEMPFAIL, "%s", err);
+		if (r == 1)
+			exit(0);
 	}
-	if (loop)
-		fatal(EX_DATAERR, "message refused: mail loop (Delivered-To: "
-		    "%s already present)", sc.rcpt);
-	if (total == 0)
-		fatal(EX_DATAERR, "empty message refused");
+	if ((r = copy_message(s, maildir, key, o->sender, o->rcpt ? o->rcpt :
+	    o->user, &in, &tmp, err, sizeof(err))) != 0)
+		fatal(r, "%s", err);
 	/* A signal from here on would report a failure for a message that
 	 * may already be in new/: the sender would deliver it twice. */
 	sigemptyset(&block);
@@ -639,4 +758,213 @@ deliver(const struct opts *o, const struct settings *s, const char *maildir)
 	if (maildir_tmp_commit(&tmp, NULL, NULL, 0, err, sizeof(err)) == -1)
 		fatal(EX_TEMPFAIL, "%s", err);
 	tmppath[0] = '\0';
+}
+
+/*
+ * -B: smtpd-lite's batch for one recipient. Stdin is a list:
+ *
+ *	lda-batch 1
+ *	FD OFFSET RETRY KEY SENDER		(one line per message)
+ *
+ * FD is an open file inherited from the caller holding the message from
+ * byte OFFSET on; RETRY is 1 when an earlier attempt may have completed;
+ * KEY is the delivery key or "-"; SENDER is "-" (the -f given, if any)
+ * or LEN:BYTES, this message's -f. Every message is written to tmp/, all
+ * are made durable with one journal commit (writeback started for all,
+ * then an fsync each: the first commits the journal for every file, the
+ * others find their data on disk already), linked into new/, and new/ is
+ * fsync'd once. Then a line per message on stderr: "INDEX EXITCODE TEXT"
+ * (INDEX from 0 in the list's order) and exit 0.
+ */
+#define BATCH_MAX	256
+#define MANIFEST_MAX	(BATCH_MAX * 1100)
+
+struct item {
+	struct src	 in;
+	int		 retry;
+	const char	*key;		/* or NULL */
+	const char	*sender;	/* or NULL: the command line's */
+	int		 code;		/* the exit status it gets */
+	int		 written;	/* in tmp/, to be made durable */
+	int		 linked;
+	char		 err[512];
+	char		 name[400];	/* in new/ */
+};
+
+static char	 manifest[MANIFEST_MAX + 1];
+
+static int
+parse_num(char **p, long long *v)
+{
+	char	*end;
+
+	errno = 0;
+	*v = strtoll(*p, &end, 10);
+	if (end == *p || errno != 0 || *v < 0 || *end != ' ')
+		return -1;
+	*p = end + 1;
+	return 0;
+}
+
+/* Parses the list into items; the count, or fatal. */
+static size_t
+read_manifest(struct item *it)
+{
+	size_t		 len = 0, n, k = 0;
+	long long	 fd, off, retry, slen;
+	char		*p, *line, *nl, err[256];
+	struct src	 in = { STDIN_FILENO, -1 };
+	struct stat	 st;
+	const unsigned char *c;
+
+	for (;;) {
+		if (len == MANIFEST_MAX)
+			fatal(EX_TEMPFAIL, "-B: list too long");
+		if (src_read(&in, manifest + len, MANIFEST_MAX - len, &n, err,
+		    sizeof(err)) == -1)
+			fatal(EX_TEMPFAIL, "-B: %s", err);
+		if (n == 0)
+			break;
+		len += n;
+	}
+	manifest[len] = '\0';
+	if (len < 12 || memcmp(manifest, "lda-batch 1\n", 12) != 0)
+		fatal(EX_TEMPFAIL, "-B: not a batch list on stdin");
+	for (p = manifest + 12; *p != '\0'; p = nl + 1, k++) {
+		line = p;
+		if (k == BATCH_MAX)
+			fatal(EX_TEMPFAIL, "-B: more than %d messages", BATCH_MAX);
+		memset(&it[k], 0, sizeof(it[k]));
+		if (parse_num(&p, &fd) == -1 || parse_num(&p, &off) == -1 ||
+		    parse_num(&p, &retry) == -1 || fd < 3 || fd > 65535 ||
+		    retry > 1 || fstat((int)fd, &st) == -1 ||
+		    !S_ISREG(st.st_mode))
+			goto bad;
+		it[k].in.fd = (int)fd;
+		it[k].in.off = off;
+		it[k].retry = (int)retry;
+		it[k].key = p;
+		if ((p = strchr(p, ' ')) == NULL)
+			goto bad;
+		*p++ = '\0';
+		if (strcmp(it[k].key, "-") == 0)
+			it[k].key = NULL;
+		else if (!key_ok(it[k].key))
+			goto bad;
+		if (p[0] == '-' && p[1] == '\n') {
+			nl = p + 1;
+			continue;
+		}
+		slen = strtoll(p, &p, 10);
+		if (*p != ':' || slen < 0 || slen > 900 ||
+		    (long long)strlen(p + 1) < slen + 1 || p[1 + slen] != '\n')
+			goto bad;
+		it[k].sender = p + 1;
+		nl = p + 1 + slen;
+		*nl = '\0';
+		for (c = (const unsigned char *)it[k].sender; *c != '\0'; c++)
+			if (*c < 0x20 || *c == 0x7f)
+				goto bad;
+		if ((size_t)(c - (const unsigned char *)it[k].sender) !=
+		    (size_t)slen)
+			goto bad;
+		continue;
+bad:
+		fatal(EX_TEMPFAIL, "-B: bad line %zu: %.60s", k + 1, line);
+	}
+	if (k == 0)
+		fatal(EX_TEMPFAIL, "-B: no messages");
+	return k;
+}
+
+static void
+batch(const struct opts *o, const struct settings *s, const char *maildir)
+{
+	static struct item	 it[BATCH_MAX];
+	struct maildir_tmp	*t;
+	const char		*rcpt = o->rcpt ? o->rcpt : o->user;
+	char			 path[4096 + 400];
+	size_t			 n, i, linked = 0;
+	sigset_t		 block;
+	int			 r;
+
+	n = read_manifest(it);
+	if ((t = calloc(n, sizeof(*t))) == NULL)
+		fatal(EX_TEMPFAIL, "out of memory");
+	for (i = 0; i < n; i++) {
+		t[i].fd = -1;
+		if (it[i].retry && it[i].key != NULL) {
+			r = maildir_find_key(maildir, it[i].key, it[i].err,
+			    sizeof(it[i].err));
+			if (r != 0) {
+				/* 1: done before a crash; -1: try later */
+				it[i].code = r == 1 ? 0 : EX_TEMPFAIL;
+				if (r == 1)
+					str_lcpy(it[i].err, "already delivered",
+					    sizeof(it[i].err));
+				close(it[i].in.fd);
+				continue;
+			}
+		}
+		it[i].code = copy_message(s, maildir, it[i].key,
+		    it[i].sender != NULL ? it[i].sender : o->sender, rcpt,
+		    &it[i].in, &t[i], it[i].err, sizeof(it[i].err));
+		close(it[i].in.fd);
+		if (it[i].code != 0)
+			continue;
+		if (maildir_tmp_finish(&t[i], it[i].err,
+		    sizeof(it[i].err)) == -1) {
+			maildir_tmp_abort(&t[i]);
+			it[i].code = EX_TEMPFAIL;
+			continue;
+		}
+		/* writeback of every file starts now, the waits come after */
+		(void)sync_file_range(t[i].fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		it[i].written = 1;
+	}
+	for (i = 0; i < n; i++)
+		if (it[i].written && fsync(t[i].fd) == -1) {
+			str_err(it[i].err, sizeof(it[i].err), "%s/tmp/%s: "
+			    "fsync: %s", t[i].dir, t[i].base, strerror(errno));
+			maildir_tmp_abort(&t[i]);
+			it[i].code = EX_TEMPFAIL;
+			it[i].written = 0;
+		}
+	/* as in deliver(): no signal between the links and the report */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGALRM);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+	for (i = 0; i < n; i++) {
+		if (!it[i].written)
+			continue;
+		if (maildir_tmp_link(&t[i], NULL, it[i].name,
+		    sizeof(it[i].name), it[i].err, sizeof(it[i].err)) == -1) {
+			maildir_tmp_abort(&t[i]);
+			it[i].code = EX_TEMPFAIL;
+			continue;
+		}
+		it[i].linked = 1;
+		linked++;
+	}
+	if (linked > 0 && maildir_sync_dir(maildir, "new", it[0].err,
+	    sizeof(it[0].err)) == -1) {
+		/* not durable: taken back, all of them are retried */
+		for (i = 0; i < n; i++)
+			if (it[i].linked) {
+				str_fmt(path, sizeof(path), "%s/new/%s",
+				    maildir, it[i].name);
+				(void)unlink(path);
+				it[i].code = EX_TEMPFAIL;
+				if (i > 0)
+					str_lcpy(it[i].err, it[0].err,
+					    sizeof(it[i].err));
+			}
+	}
+	for (i = 0; i < n; i++)
+		dprintf(STDERR_FILENO, "%zu %d %s\n", i, it[i].code,
+		    it[i].err);
+	free(t);
 }

@@ -39,6 +39,7 @@ struct tentry {
 
 struct content {
 	char		*data;		/* keys and values live here */
+	size_t		 datalen;	/* bytes allocated at data */
 	struct tentry	*entries;	/* in file order */
 	size_t		 n, cap;
 	uint32_t	*slots;		/* index + 1 into entries; 0 is empty */
@@ -79,9 +80,16 @@ hash(uint64_t seed, const char *s)
 	return h;
 }
 
+/*
+ * Wiped before it is freed: a table may hold password hashes or relay
+ * secrets, and a process forked later (a session) must not find an old
+ * copy in freed memory.
+ */
 static void
 content_free(struct content *c)
 {
+	if (c->data != NULL)
+		explicit_bzero(c->data, c->datalen);
 	free(c->data);
 	free(c->entries);
 	free(c->slots);
@@ -247,6 +255,7 @@ parse_inline(struct content *c, const char *spec, char *err, size_t errlen)
 		str_err(err, errlen, "inline table: out of memory");
 		return -1;
 	}
+	c->datalen = len + 2;
 	r = copy;
 	w = c->data;
 	while (isspace((unsigned char)*r))
@@ -279,6 +288,7 @@ parse_inline(struct content *c, const char *spec, char *err, size_t errlen)
 	}
 	rc = 0;
 out:
+	explicit_bzero(copy, len);
 	free(copy);
 	return rc;
 }
@@ -361,6 +371,7 @@ read_file(struct table *t, struct content *c, struct stat *st, char *err,
 		str_err(err, errlen, "%s: out of memory", t->path);
 		goto fail;
 	}
+	c->datalen = (size_t)st->st_size + 1;
 	/* Read what fstat said; a file that grows meanwhile changes again. */
 	while (len < (size_t)st->st_size &&
 	    (n = read(fd, c->data + len, (size_t)st->st_size - len)) != 0) {
@@ -483,6 +494,15 @@ table_close(struct table *t)
 	free(t->spec);
 	free(t->path);
 	free(t);
+}
+
+void
+table_wipe_free(struct table *t)
+{
+	if (t == NULL)
+		return;
+	explicit_bzero(t->spec, strlen(t->spec));	/* an inline table */
+	table_close(t);		/* content_free wipes the content */
 }
 
 int

@@ -26,6 +26,14 @@ struct table;
 /* Opens spec. 0, or -1 with "what: why" in err. */
 int	table_open(struct table **tp, const char *spec, char *err, size_t errlen);
 void	table_close(struct table *);
+/*
+ * table_close, with everything the table held (keys, values, an inline
+ * table's spec) overwritten with explicit_bzero first: for a process that
+ * must not keep secrets (password hashes, relay credentials) it does not
+ * need. NULL is a no-op. (Freed contents are always wiped: a reload does
+ * not leave the old ones in freed memory either.)
+ */
+void	table_wipe_free(struct table *);
 /* 1 found (value copied into val, NUL-terminated; truncation is -1 ERANGE),
  * 0 not found, -1 error. val may be NULL to test membership. */
 int	table_lookup(struct table *, const char *key, char *val, size_t vallen);

@@ -4,6 +4,8 @@
  * error names file:line. Tables are opened here, as root, before any
  * privilege is dropped.
  */
+#include <sys/un.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <limits.h>
@@ -313,6 +315,16 @@ load_rule(struct config *cf, const struct conf_section *sec, struct rule *r,
 			return conf_error(cf->conf, sec->line, err, errlen,
 			    "[rule %s]: action lmtp needs lmtp = HOST:PORT or "
 			    "/socket", r->name);
+		/* found now, not at the first delivery's deferral */
+		if (e->value[0] == '/' && strlen(e->value) >=
+		    sizeof(((struct sockaddr_un *)0)->sun_path))
+			return conf_error(cf->conf, e->line, err, errlen,
+			    "lmtp: socket path too long (%zu bytes, a unix "
+			    "socket address holds %zu)", strlen(e->value),
+			    sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		if (e->value[0] != '/' && strrchr(e->value, ':') == NULL)
+			return conf_error(cf->conf, e->line, err, errlen,
+			    "lmtp: expected HOST:PORT or /socket");
 		r->lmtp = xstrdup(e->value);
 		break;
 	case ACT_RELAY:

@@ -46,31 +46,38 @@ die(int code, const char *fmt, ...)
 	_exit(code);
 }
 
+/*
+ * A connected socket to host:port, [v6]:port or /path (a unix socket);
+ * -1 with what failed in err (the deferral's words in the log and queue).
+ */
 static int
-lmtp_connect(const char *target)
+lmtp_connect(const char *target, char *err, size_t errlen)
 {
 	struct addrinfo		 hints, *res, *ai;
 	struct sockaddr_un	 sun;
 	char			 host[256], *port;
-	int			 fd = -1;
+	int			 fd = -1, gai, saved = EADDRNOTAVAIL;
 
 	if (target[0] == '/') {
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
 		if (str_lcpy(sun.sun_path, target, sizeof(sun.sun_path)) >=
 		    sizeof(sun.sun_path))
-			return -1;
-		if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
-			return -1;
+			return str_err(err, errlen, "socket path longer than "
+			    "%zu bytes", sizeof(sun.sun_path) - 1);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+			return str_err(err, errlen, "socket: %s",
+			    strerror(errno));
 		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+			str_err(err, errlen, "connect: %s", strerror(errno));
 			close(fd);
 			return -1;
 		}
 		return fd;
 	}
 	if (str_lcpy(host, target, sizeof(host)) >= sizeof(host) ||
-	    (port = strrchr(host, ':')) == NULL)
-		return -1;
+	    (port = strrchr(host, ':')) == NULL || port == host)
+		return str_err(err, errlen, "expected host:port or /socket");
 	*port++ = '\0';
 	if (host[0] == '[' && port[-2] == ']') {
 		port[-2] = '\0';
@@ -78,33 +85,50 @@ lmtp_connect(const char *target)
 	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, port, &hints, &res) != 0)
-		return -1;
+	if ((gai = getaddrinfo(host, port, &hints, &res)) != 0)
+		return str_err(err, errlen, "%s", gai_strerror(gai));
 	for (ai = res; ai; ai = ai->ai_next) {
-		if ((fd = socket(ai->ai_family, ai->ai_socktype, 0)) == -1)
+		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    0)) == -1) {
+			saved = errno;
 			continue;
+		}
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
+		saved = errno;
 		close(fd);
 		fd = -1;
 	}
 	freeaddrinfo(res);
+	if (fd == -1)
+		str_err(err, errlen, "connect: %s", strerror(saved));
 	return fd;
 }
 
-/* Reads one (multi-line) reply; returns its code, 0 on error. */
+/*
+ * Reads one (multi-line) reply; returns its code, 0 on error. When ext is
+ * not NULL, *has_r says whether a line's text was that extension keyword
+ * (alone or with parameters), as an LHLO reply lists them.
+ */
 static int
-lmtp_reply(struct io *io, char *text, size_t len)
+lmtp_reply(struct io *io, char *text, size_t len, const char *ext, int *has_r)
 {
 	char		 line[SMTP_LINE_MAX + 1];
 	const char	*t;
+	size_t		 elen = ext != NULL ? strlen(ext) : 0;
 	int		 code, last, n;
 
+	if (has_r != NULL)
+		*has_r = 0;
 	for (n = 0; n < 100; n++) {
 		if (io_getline(io, line, sizeof(line), LMTP_TIMEOUT, NULL) == -1)
 			return 0;
 		if (smtp_reply_parse(line, strlen(line), &code, &last, &t) == -1)
 			return 0;
+		if (ext != NULL && has_r != NULL &&
+		    strncasecmp(t, ext, elen) == 0 &&
+		    (t[elen] == '\0' || t[elen] == ' '))
+			*has_r = 1;
 		if (last) {
 			str_fmt(text, len, "%s", line);
 			return code;
@@ -125,42 +149,60 @@ exit_of(int code, const char *text)
 	return EX_TEMPFAIL;
 }
 
-/* In the child: stdin is the message. */
+/*
+ * In the child: stdin is the message (LF line ends), sent dot-stuffed
+ * with CRLF. A reply other than the expected one to the greeting or LHLO
+ * is a server that is not ready: temporary, whatever its code; the
+ * replies to MAIL, RCPT and the data decide by their class (exit_of).
+ */
 static void __attribute__((noreturn))
 lmtp_child(const struct rule *r, const struct envelope *e, size_t i)
 {
 	struct io	*io;
 	struct buf	 out;
 	char		 text[SMTP_LINE_MAX + 64], chunk[65536];
-	int		 fd, code, bol = 1;
+	int		 fd, code, bol = 1, eightbit = 0, ready = 0;
 	ssize_t		 n, k;
 
-	if ((fd = lmtp_connect(r->lmtp)) == -1)
-		die(EX_TEMPFAIL, "lmtp %s: cannot connect", r->lmtp);
+	if ((fd = lmtp_connect(r->lmtp, text, sizeof(text))) == -1)
+		die(EX_TEMPFAIL, "lmtp %s: %s", r->lmtp, text);
 	if ((io = io_new(fd, fd)) == NULL)
-		_exit(EX_TEMPFAIL);
+		die(EX_TEMPFAIL, "lmtp %s: out of memory", r->lmtp);
 	io_set_write_timeout(io, LMTP_TIMEOUT);
-	if ((code = lmtp_reply(io, text, sizeof(text))) != 220)
+	if ((code = lmtp_reply(io, text, sizeof(text), NULL, NULL)) != 220)
 		goto fail;
 	io_printf(io, "LHLO %s\r\n", "localhost");
 	if (io_flush(io, LMTP_TIMEOUT) == -1 ||
-	    (code = lmtp_reply(io, text, sizeof(text))) != 250)
+	    (code = lmtp_reply(io, text, sizeof(text), "8BITMIME",
+	    &eightbit)) != 250)
 		goto fail;
-	io_printf(io, "MAIL FROM:<%s>\r\n", e->sender);
+	ready = 1;
+	/* the queue keeps 8-bit text as it came: say so (RFC 6152) */
+	io_printf(io, "MAIL FROM:<%s>%s\r\n", e->sender,
+	    eightbit ? " BODY=8BITMIME" : "");
 	if (io_flush(io, LMTP_TIMEOUT) == -1 ||
-	    (code = lmtp_reply(io, text, sizeof(text))) != 250)
+	    (code = lmtp_reply(io, text, sizeof(text), NULL, NULL)) != 250)
 		goto fail;
 	io_printf(io, "RCPT TO:<%s>\r\n", e->dests[i].rcpt);
 	if (io_flush(io, LMTP_TIMEOUT) == -1 ||
-	    (code = lmtp_reply(io, text, sizeof(text))) / 100 != 2)
+	    (code = lmtp_reply(io, text, sizeof(text), NULL, NULL)) / 100 != 2)
 		goto fail;
 	io_printf(io, "DATA\r\n");
 	if (io_flush(io, LMTP_TIMEOUT) == -1 ||
-	    (code = lmtp_reply(io, text, sizeof(text))) != 354)
+	    (code = lmtp_reply(io, text, sizeof(text), NULL, NULL)) != 354)
 		goto fail;
 	buf_init(&out, 0);
-	while ((n = read(0, chunk, sizeof(chunk))) > 0) {
+	for (;;) {
+		if ((n = read(0, chunk, sizeof(chunk))) == -1 && errno == EINTR)
+			continue;
+		if (n == -1)	/* never a truncated message with a final dot */
+			die(EX_TEMPFAIL, "lmtp %s: queue file: %s", r->lmtp,
+			    strerror(errno));
+		if (n == 0)
+			break;
 		buf_reset(&out);
+		if (buf_reserve(&out, (size_t)n * 2) == -1)
+			die(EX_TEMPFAIL, "lmtp %s: out of memory", r->lmtp);
 		for (k = 0; k < n; k++) {
 			if (bol && chunk[k] == '.')
 				buf_addc(&out, '.');
@@ -171,14 +213,15 @@ lmtp_child(const struct rule *r, const struct envelope *e, size_t i)
 				buf_addc(&out, chunk[k]);
 		}
 		if (io_write(io, out.data, out.len) == -1)
-			_exit(EX_TEMPFAIL);
+			die(EX_TEMPFAIL, "lmtp %s: write: %s", r->lmtp,
+			    strerror(errno));
 	}
 	if (!bol)
 		io_puts(io, "\r\n");
 	io_puts(io, ".\r\n");
 	if (io_flush(io, LMTP_TIMEOUT) == -1)
-		_exit(EX_TEMPFAIL);
-	code = lmtp_reply(io, text, sizeof(text));
+		die(EX_TEMPFAIL, "lmtp %s: write: %s", r->lmtp, strerror(errno));
+	code = lmtp_reply(io, text, sizeof(text), NULL, NULL);
 	io_puts(io, "QUIT\r\n");
 	io_flush(io, 5000);
 	if (code / 100 == 2)
@@ -187,7 +230,7 @@ fail:
 	if (code == 0)
 		die(EX_TEMPFAIL, "lmtp %s: connection or protocol error", r->lmtp);
 	dprintf(2, "lmtp %s said: %s\n", r->lmtp, text);
-	_exit(exit_of(code, text));
+	_exit(ready ? exit_of(code, text) : EX_TEMPFAIL);
 }
 
 /*

@@ -64,14 +64,35 @@ struct table {
 
 static const char	empty[] = "";
 
-/* FNV-1a, seeded, with a final mix so the low bits (the slot) are good. */
+/* ASCII only: the C locale's idea of case, whatever the locale. */
+static unsigned char
+fold(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
+static int
+nocase_eq(const char *a, const char *b)
+{
+	for (; *a != '\0' && fold((unsigned char)*a) == fold((unsigned char)*b);
+	    a++, b++)
+		;
+	return *a == '\0' && *b == '\0';
+}
+
+/*
+ * FNV-1a over the case-folded key, seeded, with a final mix so the low
+ * bits (the slot) are good. Folded, so that keys differing only in case
+ * share a probe sequence (in file order) for table_lookup_nocase; exact
+ * lookups still compare with strcmp.
+ */
 static uint64_t
 hash(uint64_t seed, const char *s)
 {
 	uint64_t	h = 0xcbf29ce484222325ULL ^ seed;
 
 	for (; *s; s++) {
-		h ^= (unsigned char)*s;
+		h ^= fold((unsigned char)*s);
 		h *= 0x100000001b3ULL;
 	}
 	h ^= h >> 33;
@@ -156,8 +177,9 @@ index_build(struct content *c, uint64_t seed, size_t *dup, size_t *first)
 	return 0;
 }
 
+/* The entry for key (nocase: the first in file order without case). */
 static const struct tentry *
-find(const struct content *c, uint64_t seed, const char *key)
+find(const struct content *c, uint64_t seed, const char *key, int nocase)
 {
 	uint64_t	h;
 	size_t		s;
@@ -167,8 +189,9 @@ find(const struct content *c, uint64_t seed, const char *key)
 		return NULL;
 	h = hash(seed, key);
 	for (s = h & c->mask; (j = c->slots[s]) != 0; s = (s + 1) & c->mask)
-		if (c->entries[j - 1].hash == h &&
-		    strcmp(c->entries[j - 1].key, key) == 0)
+		if (c->entries[j - 1].hash == h && (nocase ?
+		    nocase_eq(c->entries[j - 1].key, key) :
+		    strcmp(c->entries[j - 1].key, key) == 0))
 			return &c->entries[j - 1];
 	return NULL;
 }
@@ -565,9 +588,27 @@ table_lookup(struct table *t, const char *key, char *val, size_t vallen)
 	const struct tentry	*e;
 
 	(void)table_refresh(t, NULL, 0);
-	if ((e = find(&t->c, t->seed, key)) == NULL)
+	if ((e = find(&t->c, t->seed, key, 0)) == NULL)
 		return 0;
 	if (val != NULL && str_lcpy(val, e->val, vallen) >= vallen) {
+		errno = ERANGE;
+		return -1;
+	}
+	return 1;
+}
+
+int
+table_lookup_nocase(struct table *t, const char *key, char *key_r,
+    size_t keylen, char *val, size_t vallen)
+{
+	const struct tentry	*e;
+
+	(void)table_refresh(t, NULL, 0);
+	if ((e = find(&t->c, t->seed, key, 0)) == NULL &&
+	    (e = find(&t->c, t->seed, key, 1)) == NULL)
+		return 0;
+	if ((key_r != NULL && str_lcpy(key_r, e->key, keylen) >= keylen) ||
+	    (val != NULL && str_lcpy(val, e->val, vallen) >= vallen)) {
 		errno = ERANGE;
 		return -1;
 	}

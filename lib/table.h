@@ -13,8 +13,10 @@
  *                 inode changes (checked at most once a second); a
  *                 re-read that fails keeps the old content (table_error).
  * A key repeated in one table is an error (file:line names both).
- * Keys are compared exactly; callers lowercase what is case-insensitive
- * (domains). Lookups return 1 found, 0 not found, -1 error (errno).
+ * Keys are compared exactly by table_lookup; table_lookup_nocase compares
+ * them without regard to ASCII case (domains, and local parts the way mail
+ * servers look them up). Lookups return 1 found, 0 not found, -1 error
+ * (errno).
  */
 #ifndef TABLE_H
 #define TABLE_H
@@ -37,6 +39,14 @@ void	table_wipe_free(struct table *);
 /* 1 found (value copied into val, NUL-terminated; truncation is -1 ERANGE),
  * 0 not found, -1 error. val may be NULL to test membership. */
 int	table_lookup(struct table *, const char *key, char *val, size_t vallen);
+/*
+ * As table_lookup, with key compared without regard to ASCII case: an
+ * exact match wins, else the first such key in file order. key_r, when
+ * not NULL, receives the key as the table spells it (the canonical name;
+ * truncation is -1 ERANGE, as for val).
+ */
+int	table_lookup_nocase(struct table *, const char *key, char *key_r,
+	    size_t keylen, char *val, size_t vallen);
 /* Calls fn for each entry in file order; stops when fn returns non-zero
  * and returns that value. */
 int	table_foreach(struct table *, int (*fn)(const char *key,

@@ -178,6 +178,36 @@ is_lda(const struct config *cf, const char *path)
 	    strcmp(base, PROGRAM_PREFIX "lda") == 0 || strcmp(base, "lda") == 0;
 }
 
+/*
+ * Whether the rule's deliveries can go in batches through lda -B: the
+ * maildir action, or an mda that is courriel's lda with %{sender...} only
+ * in -f's value (the one argument that may differ within a batch: a
+ * batch is one rule and one recipient).
+ */
+static void
+set_batch(const struct config *cf, struct rule *r)
+{
+	int	 k;
+
+	r->batch = 0;
+	r->fidx = -1;
+	if (r->action == ACT_MAILDIR) {
+		r->batch = 1;
+		return;
+	}
+	if (r->action != ACT_MDA || !is_lda(cf, r->argv[0]))
+		return;
+	for (k = 1; k < r->argc; k++) {
+		if (strcmp(r->argv[k], "-B") == 0)
+			return;
+		if (strcmp(r->argv[k - 1], "-f") == 0 && r->fidx == -1)
+			r->fidx = k;
+		else if (strstr(r->argv[k], "%{sender") != NULL)
+			return;
+	}
+	r->batch = 1;
+}
+
 static int
 load_runas(struct config *cf, const struct conf_section *sec, struct rule *r,
     char *err, size_t errlen)
@@ -336,6 +366,7 @@ load_rule(struct config *cf, const struct conf_section *sec, struct rule *r,
 	}
 	if (r->action != ACT_REJECT && load_runas(cf, sec, r, err, errlen) == -1)
 		return -1;
+	set_batch(cf, r);
 	return 0;
 }
 

@@ -7,6 +7,7 @@
  * back to the runner for the log and the bounce. The exit status speaks
  * sysexits; the runner turns it into an SMTP status through lib/smtp.
  */
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <errno.h>
@@ -285,6 +286,7 @@ count_received(int fd, long long off)
 static const struct relay_item	*group;
 static size_t			 group_n;
 static int			 group_fd[RELAY_GROUP_MAX];
+static int			 batch_fd = -1;	/* lda -B's list */
 
 /*
  * In the child, as the session user: stdin is the queue file. The relay
@@ -432,8 +434,8 @@ deliver_start_relay(const struct config *cf, const struct relay_item *items,
 	}
 	group = items;
 	group_n = n;
-	pid = deliver_start(cf, items[0].e, items[0].i, msgpath, errfd_r, err,
-	    errlen);
+	pid = deliver_start(cf, items[0].e, items[0].i, msgpath, 0, errfd_r,
+	    err, errlen);
 out:
 	while (k-- > 0)
 		if (group_fd[k] > 0 && (k == 0 || group_fd[k] != group_fd[k - 1]))
@@ -444,15 +446,94 @@ out:
 }
 
 pid_t
+deliver_start_batch(const struct config *cf, const struct relay_item *items,
+    size_t n, const unsigned char *retry, int *errfd_r, char *err,
+    size_t errlen)
+{
+	const struct dest	*d = &items[0].e->dests[items[0].i];
+	const struct rule	*r = rules_find(cf, d->rule);
+	const struct envelope	*e;
+	struct buf		 b;
+	char			 path[4096], fval[4096];
+	const char		*f;
+	pid_t			 pid = -1;
+	size_t			 k;
+
+	if (n > RELAY_GROUP_MAX)
+		n = RELAY_GROUP_MAX;
+	if (r == NULL || !r->batch) {
+		str_fmt(err, errlen, "rule %s does not batch", d->rule);
+		return -1;
+	}
+	buf_init(&b, 0);
+	buf_adds(&b, "lda-batch 1\n");
+	for (k = 0; k < n; k++) {
+		e = items[k].e;
+		if (k > 0 && e == items[k - 1].e)
+			group_fd[k] = group_fd[k - 1];
+		else {
+			str_fmt(path, sizeof(path), "%s/msg/%s", cf->queue,
+			    e->id);
+			if ((group_fd[k] = open(path, O_RDONLY | O_CLOEXEC)) ==
+			    -1) {
+				str_fmt(err, errlen, "%s: %s", path,
+				    strerror(errno));
+				goto out;
+			}
+		}
+		/* -f's value for this message (the one argument that differs) */
+		f = NULL;
+		if (r->action == ACT_MAILDIR)
+			f = e->sender;
+		else if (r->fidx >= 0) {
+			if (rules_expand(r->argv[r->fidx], &e->dests[items[k].i],
+			    e->sender, fval, sizeof(fval)) == -1) {
+				str_fmt(err, errlen, "mda -f: bad %%{}");
+				k++;
+				goto out;
+			}
+			f = fval;
+		}
+		buf_printf(&b, "%d %lld %d %s_%zu ", group_fd[k], e->body_off,
+		    retry[k] ? 1 : 0, e->id, items[k].i);
+		if (f == NULL)
+			buf_adds(&b, "-\n");
+		else
+			buf_printf(&b, "%zu:%s\n", strlen(f), f);
+	}
+	if (b.data == NULL || (batch_fd = memfd_create("lda-batch",
+	    MFD_CLOEXEC)) == -1 || io_write_all(batch_fd, b.data, b.len) == -1 ||
+	    lseek(batch_fd, 0, SEEK_SET) == -1) {
+		str_fmt(err, errlen, "batch list: %s", strerror(errno));
+		goto out;
+	}
+	group = items;
+	group_n = n;
+	pid = deliver_start(cf, items[0].e, items[0].i, NULL, 0, errfd_r, err,
+	    errlen);
+out:
+	buf_free(&b);
+	if (batch_fd != -1)
+		close(batch_fd);
+	batch_fd = -1;
+	while (k-- > 0)
+		if (k == 0 || group_fd[k] != group_fd[k - 1])
+			close(group_fd[k]);
+	group = NULL;
+	group_n = 0;
+	return pid;
+}
+
+pid_t
 deliver_start(const struct config *cf, const struct envelope *e, size_t i,
-    const char *msgpath, int *errfd_r, char *err, size_t errlen)
+    const char *msgpath, int retry, int *errfd_r, char *err, size_t errlen)
 {
 	const struct rule	*r = rules_find(cf, e->dests[i].rule);
 	const struct dest	*d = &e->dests[i];
 	static char		 args[MAX_ARGV][4096];
 	char			*argv[MAX_ARGV + 1], perr[256];
-	char			 envs[6][SMTP_PATH_MAX + 32];
-	char			*envp[8];
+	char			 envs[7][SMTP_PATH_MAX + 32];
+	char			*envp[10];
 	int			 p[2], fd, k, n = 0;
 	pid_t			 pid;
 
@@ -495,19 +576,29 @@ deliver_start(const struct config *cf, const struct envelope *e, size_t i,
 		str_fmt(err, errlen, "rule %s cannot deliver", r->name);
 		return -1;
 	}
+	if (batch_fd != -1)
+		argv[n++] = "-B";
 	argv[n] = NULL;
 	str_fmt(envs[0], sizeof(envs[0]), "SENDER=%s", e->sender);
 	str_fmt(envs[1], sizeof(envs[1]), "RECIPIENT=%s", d->rcpt);
 	str_fmt(envs[2], sizeof(envs[2]), "ORIGINAL_RECIPIENT=%s", d->orig);
 	str_fmt(envs[3], sizeof(envs[3]), "USER=%s", d->user);
 	str_fmt(envs[4], sizeof(envs[4]), "QUEUE_ID=%s", e->id);
+	/* the key lda puts in the file name: exactly once after a crash */
+	str_fmt(envs[5], sizeof(envs[5]), "DELIVERY_ID=%s_%zu", e->id, i);
+	str_fmt(envs[6], sizeof(envs[6]), "DELIVERY_RETRY=%d", retry ? 1 : 0);
 	envp[0] = "PATH=/usr/bin:/bin";
-	for (k = 0; k < 5; k++)
+	for (k = 0; k < (batch_fd != -1 ? 5 : 7); k++)
 		envp[k + 1] = envs[k];
-	envp[6] = NULL;
+	envp[k + 1] = NULL;
 
-	if ((fd = open(msgpath, O_RDONLY | O_CLOEXEC)) == -1) {
-		str_fmt(err, errlen, "%s: %s", msgpath, strerror(errno));
+	if (batch_fd != -1)
+		fd = fcntl(batch_fd, F_DUPFD_CLOEXEC, 3);
+	else
+		fd = open(msgpath, O_RDONLY | O_CLOEXEC);
+	if (fd == -1) {
+		str_fmt(err, errlen, "%s: %s", msgpath ? msgpath : "batch list",
+		    strerror(errno));
 		return -1;
 	}
 	if (pipe2(p, O_CLOEXEC) == -1) {
@@ -535,14 +626,14 @@ deliver_start(const struct config *cf, const struct envelope *e, size_t i,
 		/* relay and lmtp children do not exec: no mailctl socket */
 		if (cf->control_fd != -1)
 			close(cf->control_fd);
-		if (lseek(fd, e->body_off, SEEK_SET) == -1)
+		if (lseek(fd, batch_fd != -1 ? 0 : e->body_off, SEEK_SET) == -1)
 			_exit(EX_TEMPFAIL);
 		if ((null = open("/dev/null", O_RDWR)) == -1 ||
 		    dup2(fd, 0) == -1 || dup2(null, 1) == -1 ||
 		    dup2(p[1], 2) == -1)
 			_exit(EX_OSERR);
-		if (group_n > 1) {
-			/* keep the other messages' files of a relay group */
+		if (group_n > 1 || batch_fd != -1) {
+			/* keep the messages' files of a group or batch */
 			int	 maxfd = 2, f;
 			size_t	 g;
 
@@ -555,6 +646,8 @@ deliver_start(const struct config *cf, const struct envelope *e, size_t i,
 						break;
 				if (g == group_n)
 					close(f);
+				else if (batch_fd != -1)
+					fcntl(f, F_SETFD, 0);	/* for lda */
 			}
 			closefrom(maxfd + 1);
 		} else

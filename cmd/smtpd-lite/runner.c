@@ -46,6 +46,8 @@ struct rmsg {
 	time_t		*next;
 	char		**lasterr;	/* per dest: the last failure, or NULL */
 	size_t		 left;		/* destinations not done */
+	int		 recovered;	/* found in the queue, not announced:
+					   attempts may have been made */
 	struct rmsg	*prev, *nextm;	/* arrival order */
 	struct rmsg	*hnext;		/* hash chain */
 };
@@ -146,7 +148,7 @@ forget(struct rmsg *m)
 }
 
 static void
-add(const char *id)
+add(const char *id, int recovered)
 {
 	struct rmsg	*m;
 	char		 err[512];
@@ -158,6 +160,7 @@ add(const char *id)
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return;
 	str_lcpy(m->id, id, sizeof(m->id));
+	m->recovered = recovered;
 	if (queue_read(msgdir, id, &m->env, err, sizeof(err)) == -1) {
 		log_warnx("queue: %s (left in the queue)", err);
 		free(m);
@@ -212,7 +215,7 @@ scan(void)
 		if (n == ID_LEN + 4 && strcmp(de->d_name + ID_LEN, ".tmp") == 0)
 			unlinkat(dirfd(d), de->d_name, 0);	/* a torn bounce */
 		else if (n == ID_LEN)
-			add(de->d_name);
+			add(de->d_name, 1);
 	}
 	closedir(d);
 }
@@ -353,7 +356,7 @@ bounce(struct rmsg *m, size_t i, const struct smtp_status *st,
 	else {
 		log_info("id=%s rcpt=<%s> bounced to=<%s> bounce_id=%s", m->id,
 		    rcpt, m->env.sender, bid);
-		add(bid);
+		add(bid, 0);
 	}
 	buf_free(&b);
 	free(d);
@@ -541,6 +544,38 @@ drain(struct job *j)
 }
 
 /*
+ * For a rule lda delivers in batches: the due recipients that have dest
+ * i's rule, address and local user (so the same lda command line but for
+ * -f), from m and later messages, i first. Looks at BATCH_SCAN of them at
+ * most, so that a long queue does not make each dispatch slow.
+ */
+#define BATCH_SCAN	5000
+static size_t
+batch_group(struct rmsg *m, size_t i, struct rmsg **gm, size_t *grp)
+{
+	const struct dest	*d = &m->env.dests[i], *d2;
+	time_t			 now = time(NULL);
+	struct rmsg		*m2;
+	size_t			 n = 1, k, seen = 0;
+
+	for (m2 = m; m2 != NULL && n < GROUP_MAX && seen < BATCH_SCAN;
+	    m2 = m2->nextm)
+		for (k = m2 == m ? i + 1 : 0; k < m2->env.ndests &&
+		    n < GROUP_MAX; k++, seen++) {
+			d2 = &m2->env.dests[k];
+			if (m2->state[k] != D_PENDING || m2->next[k] > now ||
+			    strcmp(d2->rcpt, d->rcpt) != 0 ||
+			    strcmp(d2->rule, d->rule) != 0 ||
+			    strcmp(d2->user, d->user) != 0 ||
+			    strcmp(d2->orig, d->orig) != 0)
+				continue;
+			gm[n] = m2;
+			grp[n++] = k;
+		}
+	return n;
+}
+
+/*
  * The due recipients of m that share dest i's relay rule and route (the
  * smarthost, or the domain) go in one transaction: their indexes into
  * grp (i first). Returns how many; 1 for anything but a relay.
@@ -556,6 +591,8 @@ group(struct rmsg *m, size_t i, struct rmsg **gm, size_t *grp)
 
 	gm[n] = m;
 	grp[n++] = i;
+	if (r != NULL && r->batch)
+		return batch_group(m, i, gm, grp);
 	if (r == NULL || r->action != ACT_RELAY)
 		return n;
 	dom = strrchr(m->env.dests[i].rcpt, '@');
@@ -586,6 +623,8 @@ dispatch(void)
 	size_t		 i, k, ngrp, grp[GROUP_MAX];
 	struct rmsg	*gm[GROUP_MAX];
 	struct relay_item items[GROUP_MAX];
+	unsigned char	 retry[GROUP_MAX];
+	const struct rule *r;
 	int		 errfd;
 	pid_t		 pid;
 
@@ -602,10 +641,20 @@ dispatch(void)
 			for (k = 0; k < ngrp; k++) {
 				items[k].e = &gm[k]->env;
 				items[k].i = grp[k];
+				/* an earlier attempt may have completed */
+				retry[k] = gm[k]->recovered ||
+				    gm[k]->attempts[grp[k]] > 0;
 			}
-			pid = ngrp > 1 ? deliver_start_relay(cf, items, ngrp,
-			    path, &errfd, err, sizeof(err)) : deliver_start(cf,
-			    &m->env, i, path, &errfd, err, sizeof(err));
+			r = rules_find(cf, m->env.dests[i].rule);
+			if (ngrp > 1 && r != NULL && r->batch)
+				pid = deliver_start_batch(cf, items, ngrp, retry,
+				    &errfd, err, sizeof(err));
+			else if (ngrp > 1)
+				pid = deliver_start_relay(cf, items, ngrp, path,
+				    &errfd, err, sizeof(err));
+			else
+				pid = deliver_start(cf, &m->env, i, path,
+				    retry[0], &errfd, err, sizeof(err));
 			if (pid == -1) {
 				log_warnx("id=%s rcpt=<%s> cannot start: %s", m->id,
 				    m->env.dests[i].rcpt, err);
@@ -954,7 +1003,7 @@ runner_run(struct config *config, int notify)
 					continue;
 				}
 				st_accepted++;
-				add(id);
+				add(id, 0);
 			}
 		}
 		if (pfd[2].revents & POLLIN)

@@ -70,6 +70,8 @@ struct rule {
 	char			*cafile;	/* for verified TLS */
 	int			 relay_tls;	/* enum smtpc_tls for MX hosts */
 	int			 mx_port;	/* 25; other ports for tests */
+	int			 batch;		/* courriel's lda: -B batches */
+	int			 fidx;		/* argv index of -f's value */
 	int			 setid;
 	uid_t			 uid;
 	gid_t			 gid;
@@ -208,9 +210,15 @@ struct ctl_frame {
 /* runner.c */
 void	runner_run(struct config *, int notify_fd) __attribute__((noreturn));
 
-/* deliver.c: starts one delivery; returns the pid, or -1 with err. */
+/*
+ * deliver.c: starts one delivery; returns the pid, or -1 with err. With
+ * retry set, an earlier attempt may have completed (a restart, a killed
+ * or failed attempt): lda is told to look for it before delivering again
+ * (DELIVERY_ID, DELIVERY_RETRY).
+ */
 pid_t	deliver_start(const struct config *, const struct envelope *, size_t i,
-	    const char *msgpath, int *errfd_r, char *err, size_t errlen);
+	    const char *msgpath, int retry, int *errfd_r, char *err,
+	    size_t errlen);
 /*
  * Relays items[0..n) (one rule, one route; the items of one message
  * together, items[0]'s file at msgpath) over one connection, a
@@ -222,6 +230,14 @@ struct relay_item {
 	const struct envelope	*e;
 	size_t			 i;	/* dest index in e */
 };
+/*
+ * Delivers items[0..n) (one batchable rule, one recipient, any messages)
+ * through one lda -B; retry[k] as for deliver_start. The child writes
+ * "K EXITCODE TEXT" lines to the error pipe as a relay group does.
+ */
+pid_t	deliver_start_batch(const struct config *, const struct relay_item *,
+	    size_t n, const unsigned char *retry, int *errfd_r, char *err,
+	    size_t errlen);
 pid_t	deliver_start_relay(const struct config *, const struct relay_item *,
 	    size_t n, const char *msgpath, int *errfd_r, char *err,
 	    size_t errlen);

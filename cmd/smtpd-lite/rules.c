@@ -19,31 +19,45 @@
 #define MAX_DEPTH	8
 #define VAL_MAX		4096
 
+/*
+ * Every address, user and domain lookup compares without case: RFC 5321
+ * 2.4 makes domains case-insensitive; local parts formally are not, but
+ * OpenSMTPD, Postfix and Dovecot look them up folded, and an admin
+ * expects Alice@EXAMPLE.ORG to be alice@example.org. An exact spelling
+ * wins over another one. What is delivered locally is then named as the
+ * table spells it, or folded (see resolve).
+ */
 static int
 lookup_ci(struct table *t, const char *key, char *val, size_t vallen)
 {
-	char	 low[SMTP_PATH_MAX + 2];
-	int	 r;
-
-	if ((r = table_lookup(t, key, val, vallen)) != 0)
-		return r;
-	if (str_lcpy(low, key, sizeof(low)) >= sizeof(low))
-		return 0;
-	str_lower(low);
-	if (strcmp(low, key) == 0)
-		return 0;
-	return table_lookup(t, low, val, vallen);
+	return table_lookup_nocase(t, key, NULL, 0, val, vallen);
 }
 
-/* The local part, or else the whole address, in t: 1, 0, or -1. */
+/*
+ * The local part, or else the whole address, in t: 1 with the user as
+ * the table spells it in canon, 0, or -1.
+ */
 static int
-lookup_user(struct table *t, const char *user, const char *addr)
+lookup_user(struct table *t, const char *user, const char *addr, char *canon,
+    size_t len)
 {
-	int	found;
+	char	 key[SMTP_PATH_MAX + 2], *at;
+	int	 found;
 
-	if ((found = lookup_ci(t, user, NULL, 0)) == 0)
-		found = lookup_ci(t, addr, NULL, 0);
+	if ((found = table_lookup_nocase(t, user, key, sizeof(key), NULL,
+	    0)) == 0 && (found = table_lookup_nocase(t, addr, key, sizeof(key),
+	    NULL, 0)) == 1 && (at = strrchr(key, '@')) != NULL)
+		*at = '\0';
+	if (found == 1 && str_lcpy(canon, key, len) >= len)
+		return -1;
 	return found;
+}
+
+/* user@domain, or user alone without a domain. 0, or -1 too long. */
+static int
+join_addr(char *out, size_t len, const char *user, const char *domain)
+{
+	return str_fmt(out, len, "%s%s%s", user, *domain ? "@" : "", domain);
 }
 
 struct netmatch {
@@ -133,9 +147,9 @@ addr_in(struct table *t, const char *addr, const char *domain)
 	if (lookup_ci(t, addr, NULL, 0) == 1)
 		return 1;
 	if (str_fmt(key, sizeof(key), "@%s", domain) == 0 &&
-	    table_lookup(t, key, NULL, 0) == 1)
+	    lookup_ci(t, key, NULL, 0) == 1)
 		return 1;
-	return *domain != '\0' && table_lookup(t, domain, NULL, 0) == 1;
+	return *domain != '\0' && lookup_ci(t, domain, NULL, 0) == 1;
 }
 
 static int
@@ -154,7 +168,7 @@ rule_matches(const struct rule *r, const struct origin *o, const char *sender,
 			return 0;
 	}
 	if (r->rcpt_domain && (*domain == '\0' ||
-	    table_lookup(r->rcpt_domain, domain, NULL, 0) != 1))
+	    lookup_ci(r->rcpt_domain, domain, NULL, 0) != 1))
 		return 0;
 	if (r->rcpt && !addr_in(r->rcpt, addr, domain))
 		return 0;
@@ -263,10 +277,14 @@ resolve(const struct config *cf, const struct origin *o, const char *sender,
     size_t *ndests, size_t max, struct buf *out)
 {
 	char			 user[SMTP_PATH_MAX + 1], domain[SMTP_DOMAIN_MAX + 1],
-				 key[SMTP_PATH_MAX + 2], val[VAL_MAX];
+				 key[SMTP_PATH_MAX + 2], val[VAL_MAX],
+				 luser[SMTP_PATH_MAX + 1],
+				 ldomain[SMTP_DOMAIN_MAX + 1],
+				 ubkey[SMTP_PATH_MAX + 2],
+				 cuser[SMTP_PATH_MAX + 2], canon[SMTP_PATH_MAX + 1];
 	const struct rule	*r;
 	size_t			 i;
-	int			 found;
+	int			 found, local;
 
 	if (depth > MAX_DEPTH) {
 		smtp_reply(out, 550, "5.4.6", "alias loop for <%s>", orig);
@@ -279,6 +297,10 @@ resolve(const struct config *cf, const struct origin *o, const char *sender,
 	}
 	if (strcasecmp(addr, "postmaster") == 0)
 		str_lcpy(user, "postmaster", sizeof(user));
+	str_lcpy(luser, user, sizeof(luser));
+	str_lower(luser);
+	str_lcpy(ldomain, domain, sizeof(ldomain));
+	str_lower(ldomain);
 	for (i = 0; i < cf->nrules; i++) {
 		r = &cf->rules[i];
 		if (!rule_matches(r, o, sender, addr, domain))
@@ -288,14 +310,28 @@ resolve(const struct config *cf, const struct origin *o, const char *sender,
 			    addr);
 			return 0;
 		}
+		/*
+		 * A local delivery gets the address as the tables spell it,
+		 * else folded, so %{rcpt.user} and %{rcpt.domain} name one
+		 * Maildir whatever the client's case (%{orig} keeps it). A
+		 * relay keeps the local part as given: it is the remote
+		 * host's to interpret.
+		 */
+		local = r->action != ACT_RELAY;
+		str_lcpy(cuser, local ? luser : user, sizeof(cuser));
 		if (r->virtual) {
-			found = lookup_ci(r->virtual, addr, val, sizeof(val));
-			if (found == 0)
-				found = lookup_ci(r->virtual, user, val,
-				    sizeof(val));
+			found = table_lookup_nocase(r->virtual, addr, key,
+			    sizeof(key), val, sizeof(val));
+			if (found == 1 && strrchr(key, '@') != NULL) {
+				*strrchr(key, '@') = '\0';
+				str_lcpy(cuser, key, sizeof(cuser));
+			}
+			if (found == 0 && (found = table_lookup_nocase(r->virtual,
+			    user, key, sizeof(key), val, sizeof(val))) == 1)
+				str_lcpy(cuser, key, sizeof(cuser));
 			if (found == 0 && str_fmt(key, sizeof(key), "@%s",
 			    domain) == 0)
-				found = table_lookup(r->virtual, key, val,
+				found = lookup_ci(r->virtual, key, val,
 				    sizeof(val));
 			if (found == 0)
 				found = table_lookup(r->virtual, "@", val,
@@ -307,7 +343,11 @@ resolve(const struct config *cf, const struct origin *o, const char *sender,
 				    "<%s>: no such user", addr);
 				return 0;
 			}
-			return expand_list(cf, o, sender, orig, r, addr, domain,
+			if (local && join_addr(canon, sizeof(canon), cuser,
+			    ldomain) == -1)
+				goto toolong;
+			return expand_list(cf, o, sender, orig, r,
+			    local ? canon : addr, local ? ldomain : domain,
 			    val, depth, dests, ndests, max, out);
 		}
 		if (r->alias) {
@@ -316,22 +356,33 @@ resolve(const struct config *cf, const struct origin *o, const char *sender,
 				goto temp;
 			if (found == 1 && depth < MAX_DEPTH)
 				return expand_list(cf, o, sender, orig, r, addr,
-				    domain, val, depth, dests, ndests, max, out);
+				    local ? ldomain : domain, val, depth, dests,
+				    ndests, max, out);
 		}
 		if (!user_ok(user)) {
 			smtp_reply(out, 550, "5.1.3", "<%s>: bad user name", addr);
 			return 0;
 		}
-		if ((r->users != NULL &&
-		    (found = lookup_user(r->users, user, addr)) != 1) ||
-		    (r->userbase != NULL &&
-		    (found = lookup_user(r->userbase, user, addr)) != 1)) {
+		if ((r->users != NULL && (found = lookup_user(r->users, user,
+		    addr, key, sizeof(key))) != 1) ||
+		    (r->userbase != NULL && (found = lookup_user(r->userbase,
+		    user, addr, ubkey, sizeof(ubkey))) != 1)) {
 			if (found == -1)
 				goto temp;
 			smtp_reply(out, 550, "5.1.1", "<%s>: no such user", addr);
 			return 0;
 		}
-		return add_dest(r, orig, addr, user, dests, ndests, max, out);
+		if (!local)
+			return add_dest(r, orig, addr, user, dests, ndests, max,
+			    out);
+		/* the users table names the user, else the userbase */
+		if (r->users != NULL)
+			str_lcpy(cuser, key, sizeof(cuser));
+		else if (r->userbase != NULL)
+			str_lcpy(cuser, ubkey, sizeof(cuser));
+		if (join_addr(canon, sizeof(canon), cuser, ldomain) == -1)
+			goto toolong;
+		return add_dest(r, orig, canon, cuser, dests, ndests, max, out);
 	}
 	if (o->authuser && o->authuser[0])
 		smtp_reply(out, 550, "5.7.1", "<%s>: no rule accepts this "
@@ -342,6 +393,9 @@ resolve(const struct config *cf, const struct origin *o, const char *sender,
 temp:
 	smtp_reply(out, 451, "4.3.0", "table lookup failed, try again");
 	return -1;
+toolong:
+	smtp_reply(out, 553, "5.1.3", "address too long");
+	return 0;
 }
 
 int

@@ -6,6 +6,19 @@
  * fsyncing that directory (once for all commits that arrived together)
  * before it lets the sessions say 250. It starts the queue runner and
  * tells it about each new message.
+ *
+ * AUTH is checked here, not in the session (which holds no password
+ * hash: see wipe.c): the session sends user and password in a
+ * CTL_AUTH frame, and the master forks a short-lived checker, which
+ * still has the tables (a fork of the master, after the table was
+ * refreshed), runs passwd_check, wipes and exits with the verdict as its
+ * status. A fork per check rather than one auth process: the check
+ * always sees the tables the master just refreshed, a crypt that crashes
+ * or hangs takes nothing else down, and AUTH is once per session. The
+ * master never runs crypt (tens of ms for yescrypt or bcrypt, while it
+ * accepts and commits for everyone): at most AUTH_CHECKERS checkers run,
+ * further requests wait their turn (at most AUTH_WAIT_MAX seconds, then
+ * 454), a checker is killed after AUTH_CHECK_TIMEOUT seconds (454).
  */
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -22,18 +35,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "log.h"
+#include "passwd.h"
 #include "priv.h"
 #include "smtpd.h"
+#include "table.h"
+
+#define AUTH_CHECKERS		8	/* crypt runs at once, at most */
+#define AUTH_CHECK_TIMEOUT	10	/* s, then the checker is killed */
+#define AUTH_WAIT_MAX		20	/* s waiting for a free checker */
+
+_Static_assert(CTL_AUTH_PASS == PASSWD_MAXLEN + 1, "ctl_auth pass size");
+
+/* A session's AUTH request; the password only until a checker has it. */
+struct authreq {
+	char		 user[CTL_AUTH_USER];
+	char		 pass[CTL_AUTH_PASS];
+	unsigned long	 seq;		/* first come, first served */
+	time_t		 since;		/* monotonic */
+	pid_t		 checker;	/* 0: waiting */
+};
 
 struct child {
-	pid_t	 pid;
-	int	 ctl;
-	char	 addr[64];
+	pid_t		 pid;
+	int		 ctl;
+	char		 addr[64];
+	const struct listener *l;
+	struct authreq	*auth;		/* in flight, or NULL */
 };
+
+/* Checkers running; kid is the session's pid (it may have gone since). */
+static struct {
+	pid_t	 pid;
+	pid_t	 kid;
+	time_t	 started;
+	int	 killed;
+} checkers[AUTH_CHECKERS];
+static size_t		 nchecking, nwaiting;
+static unsigned long	 auth_seq;
 
 static struct child	*kids;
 static size_t		 nkids, maxkids;
@@ -258,6 +301,29 @@ addr_string(const struct sockaddr_storage *ss, socklen_t len, char *buf,
 	}
 }
 
+static void
+authreq_free(struct authreq *a)
+{
+	if (a == NULL)
+		return;
+	if (a->checker == 0)
+		nwaiting--;
+	explicit_bzero(a, sizeof(*a));
+	free(a);
+}
+
+/* In a child: other sessions' AUTH requests are none of its business. */
+static void
+forget_auth_requests(void)
+{
+	size_t	 i;
+
+	for (i = 0; i < nkids; i++) {
+		authreq_free(kids[i].auth);
+		kids[i].auth = NULL;
+	}
+}
+
 /* In the child: forget the master's descriptors, drop, run the session. */
 static void __attribute__((noreturn))
 child_session(struct config *cf, struct session_ctx *ctx)
@@ -285,6 +351,10 @@ child_session(struct config *cf, struct session_ctx *ctx)
 		close(cf->control_fd);
 	if (submit_l.fd != -1)
 		close(submit_l.fd);
+	/* no hash, no relay secret, no other session's password */
+	ctx->auth = ctx->l->auth != NULL;
+	forget_auth_requests();
+	config_wipe_secrets(cf);
 	if (priv_drop(cf->uid, cf->gid, err, sizeof(err)) == -1)
 		fatalx("session: %s", err);
 	session_run(ctx);
@@ -311,6 +381,9 @@ spawn_runner(struct config *cf)
 		close(sigpipe[1]);
 		if (submit_l.fd != -1)
 			close(submit_l.fd);
+		/* it relays (keeps the secrets) but checks no password */
+		forget_auth_requests();
+		config_wipe_auth(cf);
 		runner_run(cf, p[0]);
 	}
 	close(p[0]);
@@ -350,7 +423,7 @@ new_session(struct config *cf, struct listener *l, int fd,
 		close(fd);
 		return 0;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
 		log_warn("socketpair");
 		close(fd);
 		return -1;
@@ -395,7 +468,204 @@ new_session(struct config *cf, struct listener *l, int fd,
 	}
 	k->pid = pid;
 	k->ctl = sp[0];
+	k->l = l;
+	k->auth = NULL;
 	str_lcpy(k->addr, addr, sizeof(k->addr));
+	return 0;
+}
+
+static time_t
+mono(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static struct child *
+kid_by_pid(pid_t pid)
+{
+	size_t	 i;
+
+	for (i = 0; i < nkids; i++)
+		if (kids[i].pid == pid)
+			return &kids[i];
+	return NULL;
+}
+
+/* Never blocks: a session that does not read its replies is killed. */
+static void
+kid_send(struct child *k, const struct ctl_frame *f)
+{
+	if (send(k->ctl, f, sizeof(*f), MSG_DONTWAIT | MSG_NOSIGNAL) ==
+	    (ssize_t)sizeof(*f) || errno == EPIPE || errno == ECONNRESET)
+		return;
+	log_warn("session pid %ld: reply not sent, killing it", (long)k->pid);
+	kill(k->pid, SIGKILL);
+}
+
+static void
+auth_answer(struct child *k, unsigned int type)
+{
+	struct ctl_frame	 f;
+
+	authreq_free(k->auth);
+	k->auth = NULL;
+	memset(&f, 0, sizeof(f));
+	f.type = type;
+	kid_send(k, &f);
+}
+
+/* The checker: a fork of the master, with its tables; exits 0 ok, 1 no. */
+static void __attribute__((noreturn))
+checker_run(struct config *cf, struct table *t, struct authreq *a)
+{
+	struct sigaction	 sa;
+	size_t			 i;
+	int			 r;
+
+	log_pid();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	close(sigpipe[0]);
+	close(sigpipe[1]);
+	for (i = 0; i < cf->nlisteners; i++)
+		if (cf->listeners[i].fd != -1)
+			close(cf->listeners[i].fd);
+	if (submit_l.fd != -1)
+		close(submit_l.fd);
+	if (lock_fd != -1)
+		close(lock_fd);
+	r = passwd_check(t, a->user, a->pass, 0);
+	if (r == -1)
+		log_warn("auth check user=%s: table %s", a->user, table_spec(t));
+	explicit_bzero(a, sizeof(*a));
+	_exit(r == 1 ? 0 : r == 0 ? 1 : 2);
+}
+
+/* Starts checkers for the oldest waiting requests while there is room. */
+static void
+auth_schedule(struct config *cf)
+{
+	struct authreq	*a;
+	struct child	*k;
+	size_t		 i, slot;
+	pid_t		 pid;
+
+	while (nwaiting > 0 && nchecking < AUTH_CHECKERS) {
+		for (k = NULL, i = 0; i < nkids; i++)
+			if (kids[i].auth != NULL && kids[i].auth->checker == 0 &&
+			    (k == NULL || kids[i].auth->seq < k->auth->seq))
+				k = &kids[i];
+		if (k == NULL)
+			return;
+		a = k->auth;
+		for (slot = 0; checkers[slot].pid != 0; slot++)
+			;
+		(void)table_count(k->l->auth);	/* a fresh table for it */
+		if ((pid = fork()) == -1) {
+			log_warn("auth: fork");
+			auth_answer(k, CTL_AUTH_TEMP);
+			continue;
+		}
+		if (pid == 0)
+			checker_run(cf, k->l->auth, a);
+		explicit_bzero(a->pass, sizeof(a->pass));
+		a->checker = pid;
+		nwaiting--;
+		checkers[slot].pid = pid;
+		checkers[slot].kid = k->pid;
+		checkers[slot].started = mono();
+		checkers[slot].killed = 0;
+		nchecking++;
+		log_debug("auth check pid %ld for session pid %ld (%zu running, "
+		    "%zu waiting)", (long)pid, (long)k->pid, nchecking, nwaiting);
+	}
+}
+
+/* 1 when pid was a checker: its verdict goes to its session. */
+static int
+auth_reaped(pid_t pid, int st)
+{
+	struct child	*k;
+	size_t		 slot;
+	unsigned int	 type;
+
+	for (slot = 0; slot < AUTH_CHECKERS; slot++)
+		if (checkers[slot].pid == pid)
+			break;
+	if (slot == AUTH_CHECKERS)
+		return 0;
+	k = kid_by_pid(checkers[slot].kid);
+	checkers[slot].pid = 0;
+	nchecking--;
+	if (k == NULL || k->auth == NULL || k->auth->checker != pid)
+		return 1;	/* the session has gone */
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		type = CTL_AUTH_OK;
+	else if (WIFEXITED(st) && WEXITSTATUS(st) == 1)
+		type = CTL_AUTH_FAIL;
+	else {
+		if (!WIFEXITED(st))
+			log_warnx("auth check for session pid %ld: %s", (long)k->pid,
+			    checkers[slot].killed ? "timed out" : "crashed");
+		type = CTL_AUTH_TEMP;
+	}
+	auth_answer(k, type);
+	return 1;
+}
+
+/* Kills checkers past their time, answers 454 to who waited too long. */
+static void
+auth_timeouts(void)
+{
+	time_t	 now = mono();
+	size_t	 i;
+
+	for (i = 0; i < AUTH_CHECKERS; i++)
+		if (checkers[i].pid != 0 && !checkers[i].killed &&
+		    now - checkers[i].started >= AUTH_CHECK_TIMEOUT) {
+			kill(checkers[i].pid, SIGKILL);
+			checkers[i].killed = 1;
+		}
+	for (i = 0; i < nkids; i++)
+		if (kids[i].auth != NULL && kids[i].auth->checker == 0 &&
+		    now - kids[i].auth->since >= AUTH_WAIT_MAX) {
+			log_warnx("auth for session pid %ld: no free checker "
+			    "in %d s", (long)kids[i].pid, AUTH_WAIT_MAX);
+			auth_answer(&kids[i], CTL_AUTH_TEMP);
+		}
+}
+
+/*
+ * A CTL_AUTH frame from session k, checked as hostile: 0, or -1 (the
+ * caller kills the session).
+ */
+static int
+auth_request(struct child *k, const struct ctl_auth *m)
+{
+	struct authreq	*a;
+
+	if (k->auth != NULL || k->l == NULL || k->l->auth == NULL ||
+	    m->user[0] == '\0' || memchr(m->user, '\0', sizeof(m->user)) ==
+	    NULL || memchr(m->pass, '\0', sizeof(m->pass)) == NULL)
+		return -1;
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		log_warn("auth: calloc");
+		k->auth = NULL;
+		auth_answer(k, CTL_AUTH_TEMP);
+		return 0;
+	}
+	memcpy(a->user, m->user, sizeof(a->user));
+	memcpy(a->pass, m->pass, sizeof(a->pass));
+	a->seq = ++auth_seq;
+	a->since = mono();
+	k->auth = a;
+	nwaiting++;
 	return 0;
 }
 
@@ -407,6 +677,8 @@ reap(struct config *cf)
 	size_t	 i;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (auth_reaped(pid, st))
+			continue;
 		if (pid == runner_pid) {
 			log_warnx("runner exited (status %d), restarting",
 			    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
@@ -422,21 +694,30 @@ reap(struct config *cf)
 		for (i = 0; i < nkids; i++)
 			if (kids[i].pid == pid) {
 				close(kids[i].ctl);
+				authreq_free(kids[i].auth);
 				kids[i] = kids[--nkids];
 				break;
 			}
 	}
+	auth_schedule(cf);
 }
 
-/* Commits from sessions: rename each, fsync msg/ once, answer each. */
+/*
+ * Frames from sessions: AUTH requests are queued for the checkers;
+ * commits are renamed each, msg/ is fsync'd once, each is answered.
+ */
 static void
 commits(struct config *cf, struct pollfd *pfd, size_t npfd, size_t first)
 {
+	union {
+		struct ctl_frame	 f;
+		struct ctl_auth		 a;
+	}			 u;
 	struct ctl_frame	 f;
 	char			 from[4096], to[4096], msgdir[4096];
 	size_t			 i, k;
 	ssize_t			 n;
-	int			 ok[1024], who[1024], nok = 0, synced;
+	int			 ok[1024], who[1024], nok = 0, synced, bad;
 	char			 ids[1024][ID_LEN + 1];
 
 	str_fmt(msgdir, sizeof(msgdir), "%s/msg", cf->queue);
@@ -448,16 +729,26 @@ commits(struct config *cf, struct pollfd *pfd, size_t npfd, size_t first)
 				break;
 		if (k == nkids)
 			continue;
-		n = read(pfd[i].fd, &f, sizeof(f));
+		/* one frame a message; MSG_TRUNC: its real length */
+		n = recv(pfd[i].fd, &u, sizeof(u), MSG_TRUNC | MSG_DONTWAIT);
 		if (n <= 0)
 			continue;	/* the session ended; reaped later */
-		if (n != (ssize_t)sizeof(f) || f.type != CTL_COMMIT ||
-		    f.id[ID_LEN] != '\0' || !queue_id_ok(f.id)) {
+		if (n == (ssize_t)sizeof(u.a) && u.f.type == CTL_AUTH) {
+			bad = auth_request(&kids[k], &u.a) == -1;
+			explicit_bzero(&u, sizeof(u));
+			if (!bad)
+				continue;
+		} else
+			bad = n != (ssize_t)sizeof(u.f) || u.f.type != CTL_COMMIT ||
+			    u.f.id[ID_LEN] != '\0' || !queue_id_ok(u.f.id);
+		if (bad) {
+			explicit_bzero(&u, sizeof(u));
 			log_warnx("session pid %ld: malformed frame, killing it",
 			    (long)kids[k].pid);
 			kill(kids[k].pid, SIGKILL);
 			continue;
 		}
+		f = u.f;
 		str_fmt(from, sizeof(from), "%s/incoming/%s", cf->queue, f.id);
 		str_fmt(to, sizeof(to), "%s/%s", msgdir, f.id);
 		ok[nok] = rename(from, to) == 0;
@@ -467,6 +758,7 @@ commits(struct config *cf, struct pollfd *pfd, size_t npfd, size_t first)
 		memcpy(ids[nok], f.id, sizeof(ids[0]));
 		nok++;
 	}
+	auth_schedule(cf);
 	if (nok == 0)
 		return;
 	synced = fsync_dir(msgdir) == 0;
@@ -476,7 +768,9 @@ commits(struct config *cf, struct pollfd *pfd, size_t npfd, size_t first)
 		memset(&f, 0, sizeof(f));
 		f.type = ok[i] && synced ? CTL_OK : CTL_FAIL;
 		memcpy(f.id, ids[i], sizeof(f.id));
-		(void)!write(who[i], &f, sizeof(f));
+		for (k = 0; k < nkids; k++)
+			if (kids[k].ctl == who[i])
+				kid_send(&kids[k], &f);
 		if (f.type == CTL_OK && runner_fd != -1 &&
 		    write(runner_fd, f.id, ID_LEN) != ID_LEN)
 			log_debug("runner notification dropped (it rescans)");
@@ -490,6 +784,9 @@ shutdown_all(void)
 
 	for (i = 0; i < nkids; i++)
 		kill(kids[i].pid, SIGTERM);
+	for (i = 0; i < AUTH_CHECKERS; i++)
+		if (checkers[i].pid != 0)
+			kill(checkers[i].pid, SIGKILL);
 	if (runner_pid != -1)
 		kill(runner_pid, SIGTERM);
 	if (runner_pid != -1)
@@ -521,8 +818,8 @@ master_run(struct config *cf, int inetd)
 			int	 sp[2], local;
 			pid_t	 pid;
 
-			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) ==
-			    -1)
+			if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+			    sp) == -1)
 				fatal("socketpair");
 			memset(&ctx, 0, sizeof(ctx));
 			ctx.cf = cf;
@@ -550,6 +847,7 @@ master_run(struct config *cf, int inetd)
 			kids = calloc(1, sizeof(*kids));
 			kids[0].pid = pid;
 			kids[0].ctl = sp[0];
+			kids[0].l = ctx.l;
 			nkids = maxkids = 1;
 		}
 	} else {
@@ -580,10 +878,15 @@ master_run(struct config *cf, int inetd)
 			pfd[n].fd = submit_l.fd;
 			pfd[n++].events = POLLIN;
 		}
-		if (poll(pfd, npfd, -1) == -1) {
+		/* a tick while AUTH checks run or wait, for their timeouts */
+		if (poll(pfd, npfd, nchecking + nwaiting > 0 ? 1000 : -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("poll");
+		}
+		if (nchecking + nwaiting > 0) {
+			auth_timeouts();
+			auth_schedule(cf);
 		}
 		if (pfd[0].revents & POLLIN) {
 			while (read(sigpipe[0], &c, 1) == 1)

@@ -5,12 +5,18 @@
  * queue/incoming (a directory it can write but not read), fsync'd; the
  * master moves it into the queue and fsyncs that directory before the
  * session says 250.
+ *
+ * It holds no password hash and no relay secret (the master wiped them
+ * right after the fork, see wipe.c): AUTH goes to the master, which has
+ * a checker verify it (master.c). The session keeps the failed-AUTH
+ * delay and the log lines.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <string.h>
@@ -21,13 +27,14 @@
 #include "io.h"
 #include "log.h"
 #include "msg.h"
-#include "passwd.h"
 #include "smtp.h"
 #include "smtpd.h"
 #include "table.h"
 
 #define CMD_LINE_MAX	1000		/* without CRLF: lenient by 2 */
 #define DATA_LINE_MAX	65536
+/* Longer than the master takes at most (its wait plus a check). */
+#define AUTH_REPLY_WAIT	60		/* s */
 
 struct sess {
 	struct session_ctx	*ctx;
@@ -40,6 +47,7 @@ struct sess {
 	char			 id[ID_LEN + 1];
 	char			 path[4096];
 	unsigned long long	 written;
+	int			 ctl_stale;	/* an AUTH answer may come late */
 };
 
 /*
@@ -119,6 +127,66 @@ h_rcpt(void *arg, struct smtp_session *s, const char *addr, struct buf *out)
 	return r;
 }
 
+/*
+ * The next frame from the master of the kind wanted (an AUTH answer or
+ * not), within timeout seconds: 0, or -1. A late AUTH answer (one that
+ * auth_check gave up on) is skipped.
+ */
+static int
+ctl_read(struct sess *x, struct ctl_frame *f, int timeout, int want_auth)
+{
+	struct pollfd	 pfd;
+	time_t		 end = time(NULL) + timeout;
+	ssize_t		 n;
+	int		 is_auth;
+
+	pfd.fd = x->ctx->ctl;
+	pfd.events = POLLIN;
+	for (;;) {
+		if (poll(&pfd, 1, (int)(end - time(NULL)) * 1000) != 1)
+			return -1;
+		n = recv(x->ctx->ctl, f, sizeof(*f), 0);
+		if (n != (ssize_t)sizeof(*f))
+			return -1;
+		is_auth = f->type == CTL_AUTH_OK || f->type == CTL_AUTH_FAIL ||
+		    f->type == CTL_AUTH_TEMP;
+		if (is_auth == want_auth)
+			return 0;
+		if (!is_auth)
+			return -1;
+		if (time(NULL) >= end)
+			return -1;
+	}
+}
+
+/* Asks the master to check user and password: 1 ok, 0 refused, -1 error. */
+static int
+auth_check(struct sess *x, const char *user, const char *pass)
+{
+	struct ctl_auth		 a;
+	struct ctl_frame	 f;
+	size_t			 ulen = strlen(user), plen = strlen(pass);
+	ssize_t			 n;
+
+	if (ulen >= sizeof(a.user) || plen >= sizeof(a.pass))
+		return 0;	/* too long to verify (PASSWD_MAXLEN) */
+	if (x->ctl_stale)
+		return -1;	/* the master did not answer the last one */
+	memset(&a, 0, sizeof(a));
+	a.type = CTL_AUTH;
+	memcpy(a.user, user, ulen);
+	memcpy(a.pass, pass, plen);
+	n = send(x->ctx->ctl, &a, sizeof(a), MSG_NOSIGNAL);
+	explicit_bzero(&a, sizeof(a));
+	if (n != (ssize_t)sizeof(a))
+		return -1;
+	if (ctl_read(x, &f, AUTH_REPLY_WAIT, 1) == -1) {
+		x->ctl_stale = 1;
+		return -1;
+	}
+	return f.type == CTL_AUTH_OK ? 1 : f.type == CTL_AUTH_FAIL ? 0 : -1;
+}
+
 static int
 h_auth(void *arg, struct smtp_session *s, const char *user, const char *pass)
 {
@@ -126,7 +194,7 @@ h_auth(void *arg, struct smtp_session *s, const char *user, const char *pass)
 	int		 r;
 
 	(void)s;
-	r = passwd_check(x->ctx->l->auth, user, pass, 0);
+	r = auth_check(x, user, pass);
 	if (r == 1)
 		log_info("session=%s auth=ok user=%s", x->ctx->client, user);
 	else if (r == 0)
@@ -219,21 +287,14 @@ static int
 commit(struct sess *x)
 {
 	struct ctl_frame	 f;
-	struct pollfd		 pfd;
-	ssize_t			 n;
 
 	memset(&f, 0, sizeof(f));
 	f.type = CTL_COMMIT;
 	str_lcpy(f.id, x->id, sizeof(f.id));
-	if (io_write_all(x->ctx->ctl, &f, sizeof(f)) == -1)
+	if (send(x->ctx->ctl, &f, sizeof(f), MSG_NOSIGNAL) != (ssize_t)sizeof(f))
 		return -1;
-	pfd.fd = x->ctx->ctl;
-	pfd.events = POLLIN;
-	if (poll(&pfd, 1, 120 * 1000) != 1)
-		return -1;
-	n = read(x->ctx->ctl, &f, sizeof(f));
-	if (n != (ssize_t)sizeof(f) || f.type != CTL_OK ||
-	    strcmp(f.id, x->id) != 0)
+	if (ctl_read(x, &f, 120, 0) == -1 || f.type != CTL_OK ||
+	    f.id[ID_LEN] != '\0' || strcmp(f.id, x->id) != 0)
 		return -1;
 	return 0;
 }
@@ -297,7 +358,7 @@ session_run(struct session_ctx *ctx)
 	char			 err[256], info[128];
 	enum smtp_action	 act;
 	long			 n;
-	int			 crlf, toolong, indata, tmo;
+	int			 crlf, toolong, indata, tmo, secret;
 
 	memset(&x, 0, sizeof(x));
 	x.ctx = ctx;
@@ -318,13 +379,13 @@ session_run(struct session_ctx *ctx)
 	p.lmtp = l->lmtp;
 	p.tls_offer = l->tls == TLS_STARTTLS || l->tls == TLS_REQUIRE;
 	p.tls_required = l->tls == TLS_REQUIRE;
-	p.auth_offer = l->auth != NULL;
+	p.auth_offer = ctx->auth;
 	p.auth_required = l->auth_required;
 	p.auth_plaintext = l->auth_plaintext;
 	memset(&h, 0, sizeof(h));
 	h.rcpt = h_rcpt;
 	h.mail = h_mail;
-	h.auth = l->auth ? h_auth : NULL;
+	h.auth = ctx->auth ? h_auth : NULL;
 	h.data_open = h_data_open;
 	h.data_write = h_data_write;
 	h.data_commit = h_data_commit;
@@ -376,7 +437,14 @@ session_run(struct session_ctx *ctx)
 			} else
 				finish(&x, 0);
 		}
+		/* an AUTH line or response carries a password */
+		secret = x.s.state == SMTP_S_AUTH_PLAIN ||
+		    x.s.state == SMTP_S_AUTH_USER ||
+		    x.s.state == SMTP_S_AUTH_PASS ||
+		    strncasecmp(line, "AUTH", 4) == 0;
 		act = smtp_session_line(&x.s, line, (size_t)n, crlf, toolong);
+		if (secret)
+			explicit_bzero(line, (size_t)n);
 		/* The failed-AUTH delay holds for each attempt, pipelined
 		 * ones too (not once per batch of replies); its answer goes
 		 * out at once. */

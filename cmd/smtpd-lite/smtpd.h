@@ -114,6 +114,9 @@ int	config_load(struct config *, const char *path, char *err, size_t errlen);
 int	config_tls(struct config *, char *err, size_t errlen);
 void	config_refresh_tables(struct config *);
 void	config_free(struct config *);
+/* wipe.c: forget the secrets a forked process does not need. */
+void	config_wipe_auth(struct config *);	/* listeners' passwd tables */
+void	config_wipe_secrets(struct config *);	/* those and relay secrets */
 
 /* The origin of a message, for the rules. */
 struct origin {
@@ -192,6 +195,8 @@ struct session_ctx {
 	socklen_t		 addrlen;
 	char			 client[128];	/* printable address */
 	int			 local;
+	int			 auth;		/* the listener checks AUTH (the
+						   master does: l->auth is wiped) */
 };
 void	session_run(struct session_ctx *) __attribute__((noreturn));
 
@@ -206,6 +211,23 @@ struct ctl_frame {
 #define CTL_COMMIT	1
 #define CTL_OK		2
 #define CTL_FAIL	3
+/*
+ * AUTH: the session sends a struct ctl_auth, the master answers with a
+ * struct ctl_frame of type CTL_AUTH_OK, _FAIL (wrong user or password)
+ * or _TEMP (454). One in flight per session. The socketpair is
+ * SOCK_SEQPACKET: a frame is one message, its length checked exactly.
+ */
+#define CTL_AUTH	4
+#define CTL_AUTH_OK	5
+#define CTL_AUTH_FAIL	6
+#define CTL_AUTH_TEMP	7
+#define CTL_AUTH_USER	256		/* smtp_session's user[] */
+#define CTL_AUTH_PASS	512		/* PASSWD_MAXLEN + 1 */
+struct ctl_auth {
+	unsigned int	 type;
+	char		 user[CTL_AUTH_USER];	/* NUL-terminated, not empty */
+	char		 pass[CTL_AUTH_PASS];	/* NUL-terminated */
+};
 
 /* runner.c */
 void	runner_run(struct config *, int notify_fd) __attribute__((noreturn));

@@ -157,7 +157,8 @@ exit_of(int code, const char *text)
  * replies to MAIL, RCPT and the data decide by their class (exit_of).
  */
 static void __attribute__((noreturn))
-lmtp_child(const struct rule *r, const struct envelope *e, size_t i)
+lmtp_child(const struct config *cf, const struct rule *r,
+    const struct envelope *e, size_t i)
 {
 	struct io	*io;
 	struct buf	 out;
@@ -172,7 +173,7 @@ lmtp_child(const struct rule *r, const struct envelope *e, size_t i)
 	io_set_write_timeout(io, LMTP_TIMEOUT);
 	if ((code = lmtp_reply(io, text, sizeof(text), NULL, NULL)) != 220)
 		goto fail;
-	io_printf(io, "LHLO %s\r\n", "localhost");
+	io_printf(io, "LHLO %s\r\n", cf->hostname);
 	if (io_flush(io, LMTP_TIMEOUT) == -1 ||
 	    (code = lmtp_reply(io, text, sizeof(text), "8BITMIME",
 	    &eightbit)) != 250)
@@ -661,7 +662,7 @@ deliver_start(const struct config *cf, const struct envelope *e, size_t i,
 			if (!r->setid && priv_is_root() && priv_drop(cf->uid,
 			    cf->gid, perr, sizeof(perr)) == -1)
 				die(EX_TEMPFAIL, "%s", perr);
-			lmtp_child(r, e, i);
+			lmtp_child(cf, r, e, i);
 		}
 		if (r->action == ACT_RELAY) {
 			/* it reads what remote servers send: never as root */

@@ -59,6 +59,7 @@ struct table {
 	int		 racy;
 	struct timespec	 checked;	/* CLOCK_MONOTONIC of the last check */
 	int		 busy;		/* inside table_foreach: no reload */
+	unsigned long	 gen;		/* loads so far */
 	char		 error[512];	/* why the last re-read failed, or "" */
 };
 
@@ -452,6 +453,7 @@ load(struct table *t, char *err, size_t errlen)
 	}
 	content_free(&t->c);
 	t->c = c;
+	t->gen++;
 	if (t->path) {
 		t->dev = st.st_dev;
 		t->ino = st.st_ino;
@@ -635,6 +637,13 @@ table_count(struct table *t)
 {
 	(void)table_refresh(t, NULL, 0);
 	return t->c.n;
+}
+
+unsigned long
+table_generation(struct table *t)
+{
+	(void)table_refresh(t, NULL, 0);
+	return t->gen;
 }
 
 const char *

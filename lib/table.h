@@ -53,6 +53,12 @@ int	table_foreach(struct table *, int (*fn)(const char *key,
 	    const char *val, void *arg), void *arg);
 /* Number of entries (after a refresh). */
 size_t	table_count(struct table *);
+/*
+ * How many times the table was loaded (after a refresh): a process that
+ * keeps a copy made earlier (a forked one) knows it is out of date when
+ * the number moved.
+ */
+unsigned long table_generation(struct table *);
 /* The spec it was opened with. */
 const char *table_spec(const struct table *);
 /* Forces a re-read of a file table now: 0, or -1 with err (old content kept). */

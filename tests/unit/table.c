@@ -232,6 +232,7 @@ test_reload(void)
 	struct table	*t;
 	char		 path[256], spec[300];
 	double		 t0;
+	unsigned long	 gen;
 
 	snprintf(path, sizeof(path), "%s/vusers", dir);
 	write_file(path, "alice vmail\n");
@@ -241,12 +242,15 @@ test_reload(void)
 	if (t == NULL)
 		return;
 	T_EQ_STR(get(t, "alice"), "vmail", "reload: first content");
+	gen = table_generation(t);
 	write_file(path, "alice vmail\nbob vmail2\n");
 	if (now() - t0 < 0.5)
 		T_EQ_STR(get(t, "bob"), "(absent)",
 		    "no re-read within a second of the last check");
 	T_EQ_INT(table_reload(t, err, sizeof(err)), 0, "table_reload forces a re-read");
 	T_EQ_STR(get(t, "bob"), "vmail2", "forced re-read sees the change");
+	T_OK(table_generation(t) == gen + 1, "a re-read moves the generation");
+	gen = table_generation(t);
 
 	/* The automatic path: the check runs again after a second. */
 	write_file(path, "carol vmail3\n");
@@ -261,8 +265,11 @@ test_reload(void)
 	/* A broken file keeps the old content and says why. */
 	write_file(path, "carol x\ncarol y\n");
 	T_EQ_INT(table_reload(t, err, sizeof(err)), -1, "broken re-read fails");
+	T_OK(table_generation(t) > gen, "the automatic re-read moved it too");
+	gen = table_generation(t);
 	T_OK(strstr(err, "duplicate key 'carol'") != NULL, "error says why: %s", err);
 	T_EQ_STR(get(t, "carol"), "vmail3", "old content kept");
+	T_OK(table_generation(t) == gen, "a failed re-read does not move it");
 	T_OK(table_error(t) != NULL && strstr(table_error(t), "duplicate") != NULL,
 	    "table_error reports the failed re-read");
 	unlink(path);

@@ -292,6 +292,30 @@ for th in ths:
     th.join(90)
 t.eq(slow, [235] * 10, "the 10 slow bcrypt AUTHs succeed")
 
+# sessions killed while their checks run or wait: the master's count of
+# checkers recovers (10 more slow AUTHs all succeed, none waits forever)
+before = srv.log().count("auth check pid")
+doomed = []
+for i in range(10):
+    c = tls_session()
+    doomed.append((c, session_of(c.sock)))
+for c, _ in doomed:
+    c.send("AUTH PLAIN " + base64.b64encode(("\0slow\0" + SPASS).encode()).decode()
+           + "\r\n")
+t.ok(wait_for(lambda: srv.log().count("auth check pid") - before >= 8, 30),
+     "8 checks running for sessions about to be killed")
+for c, pid in doomed:
+    if pid:
+        os.kill(pid, 9)
+    c.close()
+slow = [None] * 10
+ths = [threading.Thread(target=slow_attempt, args=(i,)) for i in range(10)]
+for th in ths:
+    th.start()
+for th in ths:
+    th.join(90)
+t.eq(slow, [235] * 10, "after 10 sessions died mid-check, 10 more slow AUTHs succeed")
+
 # a changed table is the one checked (the master refreshes it first)
 NEWPASS = "new yes pass"
 newhash = mkhash("yescrypt", NEWPASS)

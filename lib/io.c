@@ -116,6 +116,10 @@ io_free(struct io *io, int close_fds)
 		if (io->wfd != io->rfd)
 			close(io->wfd);
 	}
+	/* what a client sent (an AUTH line) is not left in freed memory for
+	   the next connection a reused process serves */
+	explicit_bzero(io->rbuf, io->rcap);
+	explicit_bzero(io->wbuf, IO_WCAP);
 	free(io->rbuf);
 	free(io->wbuf);
 	free(io);

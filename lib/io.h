@@ -23,8 +23,9 @@ struct tls_ctx;
 /* Wraps fds (rfd == wfd for a socket; 0 and 1 for inetd mode). NULL on ENOMEM. */
 struct io *io_new(int rfd, int wfd);
 /*
- * Frees; closes the fds when close_fds. Closes TLS first. Output still
- * buffered is flushed best-effort (at most 2 s, or the write timeout).
+ * Frees (its buffers wiped); closes the fds when close_fds. Closes TLS
+ * first. Output still buffered is flushed best-effort (at most 2 s, or
+ * the write timeout).
  */
 void	io_free(struct io *, int close_fds);
 

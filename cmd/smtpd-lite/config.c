@@ -36,7 +36,7 @@ static const char *const global_keys[] = { "hostname", "user", "queue", "lda",
 	"max_message_size", "max_recipients", "max_sessions",
 	"max_sessions_per_address", "timeout", "data_timeout", "max_deliveries",
 	"retry_min", "retry_max", "queue_lifetime", "mda_timeout", "resolver",
-	"control", "submit", NULL };
+	"control", "submit", "session_reuse", NULL };
 static const char *const listener_keys[] = { "address", "port", "tls", "cert",
 	"key", "sni", "auth", "auth_required", "auth_plaintext", "tag", "lmtp",
 	"hostname", "senders", NULL };
@@ -445,6 +445,8 @@ config_load(struct config *cf, const char *path, char *err, size_t errlen)
 	    errlen) == -1 ||
 	    get_long(cf, g, "max_deliveries", 16, 1, 1000, &cf->max_deliveries,
 	    err, errlen) == -1 ||
+	    get_long(cf, g, "session_reuse", 100, 1, 100000, &cf->session_reuse,
+	    err, errlen) == -1 ||
 	    get_dur(cf, g, "retry_min", 60, &cf->retry_min, err, errlen) == -1 ||
 	    get_dur(cf, g, "retry_max", 3600, &cf->retry_max, err, errlen) == -1 ||
 	    get_dur(cf, g, "queue_lifetime", 4 * 86400, &cf->lifetime, err,
@@ -521,18 +523,19 @@ config_tls(struct config *cf, char *err, size_t errlen)
  * second each). The master calls it before each fork: a session runs
  * as a user that may not read them, so it inherits fresh contents.
  */
-void
+unsigned long
 config_refresh_tables(struct config *cf)
 {
 	struct table	*t[10];
+	unsigned long	 gen = 0;
 	size_t		 i, k;
 
 	for (i = 0; i < cf->nlisteners; i++)
 		if (cf->listeners[i].auth)
-			(void)table_count(cf->listeners[i].auth);
+			gen += table_generation(cf->listeners[i].auth);
 	for (i = 0; i < cf->nlisteners; i++)
 		if (cf->listeners[i].senders)
-			(void)table_count(cf->listeners[i].senders);
+			gen += table_generation(cf->listeners[i].senders);
 	for (i = 0; i < cf->nrules; i++) {
 		const struct rule *r = &cf->rules[i];
 		t[0] = r->from_table; t[1] = r->sender; t[2] = r->rcpt_domain;
@@ -540,8 +543,9 @@ config_refresh_tables(struct config *cf)
 		t[6] = r->users; t[7] = r->userbase;
 		for (k = 0; k < 8; k++)
 			if (t[k])
-				(void)table_count(t[k]);
+				gen += table_generation(t[k]);
 	}
+	return gen;
 }
 
 void

@@ -63,10 +63,25 @@ struct authreq {
 struct child {
 	pid_t		 pid;
 	int		 ctl;
-	char		 addr[64];
+	char		 addr[64];	/* its client's; "" when idle */
 	const struct listener *l;
 	struct authreq	*auth;		/* in flight, or NULL */
+	int		 busy;		/* serving a connection */
+	int		 dying;		/* told to end (SIGTERM) */
+	unsigned long	 gen;		/* the tables it was forked with */
+	time_t		 idle_since;	/* monotonic */
 };
+
+/*
+ * A session process serves up to session_reuse connections, one after
+ * the other (as Postfix's smtpd does; a fork and an exit per connection
+ * cost more than the rest of a short session on a small machine). Idle
+ * ones wait in a pool for the next connection, SESSION_IDLE_MAX at
+ * most, SESSION_IDLE_SECS at most; one forked before the tables changed
+ * is not used again.
+ */
+#define SESSION_IDLE_MAX	64
+#define SESSION_IDLE_SECS	30
 
 /* Checkers running; kid is the session's pid (it may have gone since). */
 static struct {
@@ -78,6 +93,7 @@ static struct {
 static size_t		 nchecking, nwaiting;
 static unsigned long	 auth_seq;
 
+static time_t		 mono(void);
 static struct child	*kids;
 static size_t		 nkids, maxkids;
 static int		 sigpipe[2] = { -1, -1 };
@@ -324,6 +340,71 @@ forget_auth_requests(void)
 	}
 }
 
+/*
+ * In a session process whose connection ended: tells the master it is
+ * idle and waits for the next connection (its socket comes with it), or
+ * ends when the master says so.
+ */
+static void
+next_connection(struct config *cf, struct session_ctx *ctx)
+{
+	struct ctl_frame	 f;
+	struct ctl_conn		 c;
+	struct msghdr		 mh;
+	struct iovec		 iov;
+	struct cmsghdr		*ch;
+	union {
+		struct cmsghdr	 h;
+		char		 buf[CMSG_SPACE(sizeof(int))];
+	}			 cm;
+	ssize_t			 n;
+	int			 fd;
+
+	memset(&f, 0, sizeof(f));
+	f.type = CTL_IDLE;
+	if (send(ctx->ctl, &f, sizeof(f), MSG_NOSIGNAL) != (ssize_t)sizeof(f))
+		_exit(0);
+	for (;;) {
+		memset(&mh, 0, sizeof(mh));
+		memset(&c, 0, sizeof(c));
+		iov.iov_base = &c;
+		iov.iov_len = sizeof(c);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		if ((n = recvmsg(ctx->ctl, &mh, MSG_CMSG_CLOEXEC)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0);	/* the master has gone */
+		fd = -1;
+		for (ch = CMSG_FIRSTHDR(&mh); ch != NULL; ch = CMSG_NXTHDR(&mh, ch))
+			if (ch->cmsg_level == SOL_SOCKET &&
+			    ch->cmsg_type == SCM_RIGHTS &&
+			    ch->cmsg_len == CMSG_LEN(sizeof(int)))
+				memcpy(&fd, CMSG_DATA(ch), sizeof(int));
+		if (n == (ssize_t)sizeof(c) && c.type == CTL_CONN && fd != -1 &&
+		    !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+			break;
+		/* a late answer for the last connection: skipped */
+		if (fd != -1)
+			close(fd);
+	}
+	if (c.listener < -1 || c.listener >= (int)cf->nlisteners ||
+	    c.addrlen > sizeof(c.addr))
+		_exit(0);
+	ctx->l = c.listener == -1 ? &submit_l : &cf->listeners[c.listener];
+	ctx->fd = ctx->rfd = ctx->wfd = fd;
+	ctx->addr = c.addr;
+	ctx->addrlen = c.addrlen;
+	ctx->local = c.local;
+	ctx->auth = c.auth;
+	c.client[sizeof(c.client) - 1] = '\0';
+	str_lcpy(ctx->client, c.client, sizeof(ctx->client));
+	log_setverbose(c.verbose);
+}
+
 /* In the child: forget the master's descriptors, drop, run the session. */
 static void __attribute__((noreturn))
 child_session(struct config *cf, struct session_ctx *ctx)
@@ -331,6 +412,7 @@ child_session(struct config *cf, struct session_ctx *ctx)
 	struct sigaction	 sa;
 	char			 err[256];
 	size_t			 i;
+	long			 uses;
 
 	log_pid();
 	memset(&sa, 0, sizeof(sa));
@@ -357,7 +439,12 @@ child_session(struct config *cf, struct session_ctx *ctx)
 	config_wipe_secrets(cf);
 	if (priv_drop(cf->uid, cf->gid, err, sizeof(err)) == -1)
 		fatalx("session: %s", err);
-	session_run(ctx);
+	for (uses = 1;; uses++) {
+		if (session_run(ctx) != 0 || uses >= cf->session_reuse ||
+		    ctx->fd == -1)	/* -i: one connection on stdin */
+			_exit(0);
+		next_connection(cf, ctx);
+	}
 }
 
 static void
@@ -391,13 +478,116 @@ spawn_runner(struct config *cf)
 	fcntl(runner_fd, F_SETFL, O_NONBLOCK);
 }
 
+/* Ends a session process (idle, or to be dropped when it is). */
+static void
+retire(struct child *k)
+{
+	k->dying = 1;
+	k->busy = 0;
+	k->addr[0] = '\0';
+	kill(k->pid, SIGTERM);
+}
+
+/* Gives the connection fd to the idle session process k: 0, or -1. */
+static int
+hand_over(struct config *cf, struct child *k, struct listener *l, int fd,
+    const struct sockaddr_storage *ss, socklen_t sslen, const char *addr,
+    int local)
+{
+	struct ctl_conn		 c;
+	struct msghdr		 mh;
+	struct iovec		 iov;
+	struct cmsghdr		*ch;
+	union {
+		struct cmsghdr	 h;
+		char		 buf[CMSG_SPACE(sizeof(int))];
+	}			 cm;
+
+	memset(&c, 0, sizeof(c));
+	c.type = CTL_CONN;
+	c.listener = l == &submit_l ? -1 : (int)(l - cf->listeners);
+	c.addr = *ss;
+	c.addrlen = sslen;
+	c.local = local;
+	c.auth = l->auth != NULL;
+	c.verbose = log_getverbose();
+	str_lcpy(c.client, addr, sizeof(c.client));
+	memset(&mh, 0, sizeof(mh));
+	memset(&cm, 0, sizeof(cm));
+	iov.iov_base = &c;
+	iov.iov_len = sizeof(c);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	ch = CMSG_FIRSTHDR(&mh);
+	ch->cmsg_level = SOL_SOCKET;
+	ch->cmsg_type = SCM_RIGHTS;
+	ch->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(ch), &fd, sizeof(int));
+	if (sendmsg(k->ctl, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof(c))
+		return -1;
+	k->busy = 1;
+	k->l = l;
+	str_lcpy(k->addr, addr, sizeof(k->addr));
+	return 0;
+}
+
+/*
+ * Session process k says its connection ended: kept idle for the next
+ * one, or ended (too many idle, tables changed since its fork, or an
+ * AUTH check of its last connection still running).
+ */
+static void
+kid_idle(struct config *cf, struct child *k)
+{
+	size_t	 i, nidle = 0;
+
+	if (!k->busy || k->dying)
+		return;
+	for (i = 0; i < nkids; i++)
+		if (!kids[i].busy && !kids[i].dying)
+			nidle++;
+	if (k->auth != NULL || nidle >= SESSION_IDLE_MAX ||
+	    k->gen != config_refresh_tables(cf)) {
+		authreq_free(k->auth);
+		k->auth = NULL;
+		retire(k);
+		return;
+	}
+	k->busy = 0;
+	k->addr[0] = '\0';
+	k->idle_since = mono();
+}
+
+/* Ends the session processes idle for too long; 1 when some stay idle. */
+static int
+idle_timeouts(void)
+{
+	time_t	 now = mono();
+	size_t	 i;
+	int	 left = 0;
+
+	for (i = 0; i < nkids; i++) {
+		if (kids[i].busy || kids[i].dying)
+			continue;
+		if (now - kids[i].idle_since >= SESSION_IDLE_SECS)
+			retire(&kids[i]);
+		else
+			left = 1;
+	}
+	return left;
+}
+
 static int
 new_session(struct config *cf, struct listener *l, int fd,
     struct sockaddr_storage *ss, socklen_t sslen)
 {
 	static struct session_ctx ctx;
 	struct child	*k;
-	size_t		 i, same = 0;
+	size_t		 i, same = 0, nbusy = 0;
+	unsigned long	 gen;
 	int		 sp[2], local;
 	char		 addr[64];
 	pid_t		 pid;
@@ -413,22 +603,42 @@ new_session(struct config *cf, struct listener *l, int fd,
 			str_fmt(addr, sizeof(addr), "local uid=%u",
 			    (unsigned)uc.uid);
 	}
-	for (i = 0; i < nkids; i++)
-		if (strcmp(kids[i].addr, addr) == 0)
+	for (i = 0; i < nkids; i++) {
+		if (kids[i].busy && !kids[i].dying)
+			nbusy++;
+		if (kids[i].busy && strcmp(kids[i].addr, addr) == 0)
 			same++;
-	if (nkids >= (size_t)cf->max_sessions || same >= (size_t)cf->max_per_addr) {
+	}
+	if (nbusy >= (size_t)cf->max_sessions ||
+	    same >= (size_t)cf->max_per_addr) {
 		log_info("session=%s refused: too many sessions (%zu, %zu from it)",
-		    addr, nkids, same);
+		    addr, nbusy, same);
 		(void)!write(fd, busy, sizeof(busy) - 1);
 		close(fd);
 		return 0;
+	}
+	if (runner_fd != -1) {
+		/* counted by the runner for mailctl show stats */
+		static const char rec[ID_LEN] = "SSSSSSSSSSSSSSSSSSSSSSSS";
+		(void)!write(runner_fd, rec, ID_LEN);
+	}
+	gen = config_refresh_tables(cf);
+	/* an idle session process, forked since the tables last changed */
+	for (i = 0; i < nkids; i++) {
+		if (kids[i].busy || kids[i].dying)
+			continue;
+		if (kids[i].gen == gen && hand_over(cf, &kids[i], l, fd, ss,
+		    sslen, addr, local) == 0) {
+			close(fd);
+			return 0;
+		}
+		retire(&kids[i]);
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
 		log_warn("socketpair");
 		close(fd);
 		return -1;
 	}
-	config_refresh_tables(cf);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.cf = cf;
 	ctx.l = l;
@@ -461,15 +671,13 @@ new_session(struct config *cf, struct listener *l, int fd,
 		kids = k;
 	}
 	k = &kids[nkids++];
-	if (runner_fd != -1) {
-		/* counted by the runner for mailctl show stats */
-		static const char rec[ID_LEN] = "SSSSSSSSSSSSSSSSSSSSSSSS";
-		(void)!write(runner_fd, rec, ID_LEN);
-	}
+	memset(k, 0, sizeof(*k));
 	k->pid = pid;
 	k->ctl = sp[0];
 	k->l = l;
 	k->auth = NULL;
+	k->busy = 1;
+	k->gen = gen;
 	str_lcpy(k->addr, addr, sizeof(k->addr));
 	return 0;
 }
@@ -733,6 +941,10 @@ commits(struct config *cf, struct pollfd *pfd, size_t npfd, size_t first)
 		n = recv(pfd[i].fd, &u, sizeof(u), MSG_TRUNC | MSG_DONTWAIT);
 		if (n <= 0)
 			continue;	/* the session ended; reaped later */
+		if (n == (ssize_t)sizeof(u.f) && u.f.type == CTL_IDLE) {
+			kid_idle(cf, &kids[k]);
+			continue;
+		}
 		if (n == (ssize_t)sizeof(u.a) && u.f.type == CTL_AUTH) {
 			bad = auth_request(&kids[k], &u.a) == -1;
 			explicit_bzero(&u, sizeof(u));
@@ -848,6 +1060,7 @@ master_run(struct config *cf, int inetd)
 			kids[0].pid = pid;
 			kids[0].ctl = sp[0];
 			kids[0].l = ctx.l;
+			kids[0].busy = 1;
 			nkids = maxkids = 1;
 		}
 	} else {
@@ -878,8 +1091,10 @@ master_run(struct config *cf, int inetd)
 			pfd[n].fd = submit_l.fd;
 			pfd[n++].events = POLLIN;
 		}
-		/* a tick while AUTH checks run or wait, for their timeouts */
-		if (poll(pfd, npfd, nchecking + nwaiting > 0 ? 1000 : -1) == -1) {
+		/* a tick while AUTH checks run or wait, or sessions idle,
+		 * for their timeouts */
+		if (poll(pfd, npfd, nchecking + nwaiting > 0 || idle_timeouts() ?
+		    1000 : -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("poll");

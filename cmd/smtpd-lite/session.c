@@ -293,8 +293,11 @@ commit(struct sess *x)
 	str_lcpy(f.id, x->id, sizeof(f.id));
 	if (send(x->ctx->ctl, &f, sizeof(f), MSG_NOSIGNAL) != (ssize_t)sizeof(f))
 		return -1;
-	if (ctl_read(x, &f, 120, 0) == -1 || f.type != CTL_OK ||
-	    f.id[ID_LEN] != '\0' || strcmp(f.id, x->id) != 0)
+	if (ctl_read(x, &f, 120, 0) == -1) {
+		x->ctl_stale = 1;	/* its answer may still come */
+		return -1;
+	}
+	if (f.type != CTL_OK || f.id[ID_LEN] != '\0' || strcmp(f.id, x->id) != 0)
 		return -1;
 	return 0;
 }
@@ -332,7 +335,16 @@ h_event(void *arg, struct smtp_session *s, const char *what)
 	log_debug("session=%s %s", x->ctx->client, what);
 }
 
-static void __attribute__((noreturn))
+/* The line buffer: wiped when a connection ends (the process may serve
+ * another, see session_reuse). */
+static char	 line[DATA_LINE_MAX + 1];
+
+/*
+ * Ends the connection: 0 when the process may serve another (code 0: the
+ * client said QUIT or closed; after a timeout or a write that failed the
+ * process ends, and with it what the connection made it hold).
+ */
+static int
 finish(struct sess *x, int code)
 {
 	if (x->s.out.len > 0) {
@@ -343,14 +355,16 @@ finish(struct sess *x, int code)
 	log_info("session=%s closed messages=%d", x->ctx->client, x->s.nmsg);
 	smtp_session_free(&x->s);
 	io_free(x->io, 1);
-	_exit(code);
+	free(x->dests);
+	x->dests = NULL;
+	explicit_bzero(line, sizeof(line));
+	return code != 0 || x->ctl_stale;
 }
 
-void
+int
 session_run(struct session_ctx *ctx)
 {
 	static struct sess	 x;
-	static char		 line[DATA_LINE_MAX + 1];
 	const struct config	*cf = ctx->cf;
 	const struct listener	*l = ctx->l;
 	struct smtp_params	 p;
@@ -399,7 +413,7 @@ session_run(struct session_ctx *ctx)
 			log_warnx("session=%s tls handshake failed: %s",
 			    ctx->client, err);
 			io_free(x.io, 1);
-			_exit(1);
+			return 1;
 		}
 		log_info("session=%s tls=%s", ctx->client,
 		    io_tls_info(x.io, info, sizeof(info)));
@@ -417,7 +431,7 @@ session_run(struct session_ctx *ctx)
 		    x.s.out.len >= 65536)) {
 			if (io_write(x.io, x.s.out.data, x.s.out.len) == -1 ||
 			    io_flush(x.io, (int)cf->timeout * 1000) == -1)
-				finish(&x, 0);
+				return finish(&x, 1);
 			buf_reset(&x.s.out);
 		}
 		indata = smtp_session_in_data(&x.s);
@@ -433,9 +447,9 @@ session_run(struct session_ctx *ctx)
 			} else if (errno == ETIMEDOUT) {
 				log_info("session=%s timeout", ctx->client);
 				smtp_session_timeout(&x.s);
-				finish(&x, 0);
+				return finish(&x, 1);
 			} else
-				finish(&x, 0);
+				return finish(&x, 0);
 		}
 		/* an AUTH line or response carries a password */
 		secret = x.s.state == SMTP_S_AUTH_PLAIN ||
@@ -452,14 +466,14 @@ session_run(struct session_ctx *ctx)
 			usleep((useconds_t)x.s.delay_ms * 1000);
 			if (io_write(x.io, x.s.out.data, x.s.out.len) == -1 ||
 			    io_flush(x.io, (int)cf->timeout * 1000) == -1)
-				finish(&x, 0);
+				return finish(&x, 1);
 			buf_reset(&x.s.out);
 		}
 		if (act == SMTP_CLOSE)
-			finish(&x, 0);
+			return finish(&x, 0);
 		if (act == SMTP_STARTTLS) {
 			if (io_write(x.io, x.s.out.data, x.s.out.len) == -1)
-				finish(&x, 0);
+				return finish(&x, 1);
 			buf_reset(&x.s.out);
 			/* flushes, drops pipelined plaintext (CVE-2011-0411) */
 			if (io_starttls_server(x.io, l->tlsctx, tmo, err,
@@ -468,7 +482,8 @@ session_run(struct session_ctx *ctx)
 				    ctx->client, err);
 				smtp_session_free(&x.s);
 				io_free(x.io, 1);
-				_exit(1);
+				free(x.dests);
+				return 1;
 			}
 			smtp_session_tls(&x.s);
 			log_info("session=%s tls=%s", ctx->client,

@@ -99,6 +99,7 @@ struct config {
 	long			 timeout;	/* per command, s */
 	long			 data_timeout;
 	long			 max_deliveries;/* in parallel */
+	long			 session_reuse;	/* connections per session process */
 	long			 retry_min;	/* s */
 	long			 retry_max;
 	long			 lifetime;
@@ -112,7 +113,8 @@ struct config {
 /* config.c */
 int	config_load(struct config *, const char *path, char *err, size_t errlen);
 int	config_tls(struct config *, char *err, size_t errlen);
-void	config_refresh_tables(struct config *);
+/* Re-reads changed tables; a number that moves when any of them did. */
+unsigned long config_refresh_tables(struct config *);
 void	config_free(struct config *);
 /* wipe.c: forget the secrets a forked process does not need. */
 void	config_wipe_auth(struct config *);	/* listeners' passwd tables */
@@ -198,7 +200,12 @@ struct session_ctx {
 	int			 auth;		/* the listener checks AUTH (the
 						   master does: l->auth is wiped) */
 };
-void	session_run(struct session_ctx *) __attribute__((noreturn));
+/*
+ * Serves one connection and closes it: 0 when the process may serve
+ * another (see session_reuse), else non-zero (its state with the master
+ * is unsure: an answer it gave up waiting for may still come).
+ */
+int	session_run(struct session_ctx *);
 
 /* master.c */
 int	master_run(struct config *, int inetd);
@@ -227,6 +234,25 @@ struct ctl_auth {
 	unsigned int	 type;
 	char		 user[CTL_AUTH_USER];	/* NUL-terminated, not empty */
 	char		 pass[CTL_AUTH_PASS];	/* NUL-terminated */
+};
+/*
+ * A session process serves up to session_reuse connections, one after
+ * the other: when one ends it sends a ctl_frame CTL_IDLE, and the master
+ * hands it the next with a struct ctl_conn and the socket (SCM_RIGHTS),
+ * or ends it (SIGTERM) when it has enough idle ones, the tables changed
+ * since its fork, or it was idle too long.
+ */
+#define CTL_IDLE	8
+#define CTL_CONN	9
+struct ctl_conn {
+	unsigned int		 type;
+	int			 listener;	/* index; -1: the submit socket */
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	int			 local;
+	int			 auth;
+	int			 verbose;
+	char			 client[128];
 };
 
 /* runner.c */

@@ -1,7 +1,9 @@
 """tests/bench/smtp: smtpd-lite and OpenSMTPD side by side, end to end.
 
 Clients submit 4 KB messages over loopback; the clock stops when every
-message is in the Maildirs. Scenarios:
+message is in the Maildirs. The clients are smtpload.c (C, a command at a
+time, like Postfix's smtp-source) so that on a 2-core machine they cost
+little next to the servers; --python-client uses Python processes. Scenarios:
   reuse: 10 clients, each keeps one connection for all its messages
   new:   50 clients, a new connection per message
 smtpd-lite delivers through lda (fsync'd queue before each 250, lda fsyncs
@@ -118,13 +120,25 @@ def count(mail):
     return sum(len(os.listdir(p)) for p in glob.glob(os.path.join(mail, "*", "Maildir", "new")))
 
 
+LOADER = None     # the C client (smtpload.c), unless --python-client
+
+
 def run_load(port, mail, total, clients, reuse, nusers, limit=600):
     before = count(mail)
     per = total // clients
     t0 = time.time()
-    with multiprocessing.Pool(clients) as pool:
-        errs = sum(pool.map(client, [(port, per, c * per, nusers, reuse)
-                                     for c in range(clients)]))
+    if LOADER:
+        r = subprocess.run([LOADER, "-p", str(port), "-c", str(clients), "-n",
+                            str(per * clients), "-u", str(nusers)] +
+                           (["-r"] if reuse else []),
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("smtpload failed: %s" % r.stderr)
+        errs = int(r.stdout.split()[-1])
+    else:
+        with multiprocessing.Pool(clients) as pool:
+            errs = sum(pool.map(client, [(port, per, c * per, nusers, reuse)
+                                         for c in range(clients)]))
     t_acc = time.time() - t0
     want = before + per * clients
     while count(mail) < want and time.time() - t0 < limit:
@@ -237,13 +251,24 @@ def main():
     ap.add_argument("-n", type=int, default=5000, help="messages per run")
     ap.add_argument("-r", type=int, default=3, help="runs (median)")
     ap.add_argument("--no-opensmtpd-lda", action="store_true")
+    ap.add_argument("--no-opensmtpd", action="store_true",
+                    help="smtpd-lite alone (quick runs)")
+    ap.add_argument("--python-client", action="store_true",
+                    help="Python clients instead of smtpload (C)")
     a = ap.parse_args()
+    global LOADER
     bindir = os.path.join(os.path.abspath(a.build), "bin")
     d = tempfile.mkdtemp(prefix="bench-smtp.", dir="/tmp")
     os.chmod(d, 0o755)
+    if not a.python_client:
+        LOADER = os.path.join(d, "smtpload")
+        subprocess.run(["cc", "-O2", "-o", LOADER,
+                        os.path.join(TOP, "tests", "bench", "smtp", "smtpload.c")],
+                       check=True)
+    print("# clients: %s" % ("python" if a.python_client else "smtpload (C)"))
     nusers = 10
     mail = setup_mail(d, nusers)
-    have_osmtpd = ROOT and os.path.exists("/usr/sbin/smtpd")
+    have_osmtpd = ROOT and os.path.exists("/usr/sbin/smtpd") and not a.no_opensmtpd
     scen = [("reuse", 10, True), ("new", 50, False)]
     servers = [("smtpd-lite+lda", lambda p: smtpd_lite(d, bindir, p, mail))]
     if have_osmtpd:

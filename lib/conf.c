@@ -324,6 +324,10 @@ reader(char *str, int num, void *arg)
 	const char	*p, *nl, *end, *s;
 	size_t		 n, linelen;
 
+	/* inih frees its line buffer unwiped: the last line it held (an
+	   inline secrets table) must not stay in freed memory */
+	if (num > 0)
+		explicit_bzero(str, (size_t)num);
 	if (num < 2 || l->errline || l->pos >= l->len)
 		return NULL;
 	p = l->text + l->pos;

@@ -75,7 +75,7 @@ sender_allowed(struct table *t, const char *user, const char *addr)
 			if (strcasecmp(tok + 1, at + 1) == 0)
 				return 1;
 		} else if ((size_t)(tat - tok) == llen &&
-		    strncmp(tok, addr, llen) == 0 &&
+		    strncasecmp(tok, addr, llen) == 0 &&
 		    strcasecmp(tat + 1, at + 1) == 0)
 			return 1;
 	}

@@ -62,7 +62,7 @@ struct job {
 	time_t		 started;
 	int		 exited;
 	int		 status;
-	/* a relay group: these dests, results as lines in gout */
+	/* a relay group or an lda batch: these dests, results as lines in gout */
 	struct rmsg	*gm[GROUP_MAX];
 	size_t		 grp[GROUP_MAX];
 	size_t		 ngrp;
@@ -449,7 +449,7 @@ finish_job(struct job *j)
 	j->err[j->errlen] = '\0';
 	log_debug("id=%s rcpt=<%s> delivery pid=%ld exited status=%d%s", m->id,
 	    m->env.dests[i].rcpt, (long)j->pid, j->status,
-	    j->ngrp > 1 ? " (a relay group)" : "");
+	    j->ngrp > 1 ? " (a group)" : "");
 	if (j->ngrp > 1) {
 		/* "INDEX EXITCODE TEXT" lines, one per recipient */
 		char *line, *save = NULL, *end;
@@ -674,7 +674,7 @@ dispatch(void)
 			njobs++;
 			log_debug("id=%s rcpt=<%s> delivery pid=%ld started%s",
 			    m->id, m->env.dests[i].rcpt, (long)pid, ngrp > 1 ?
-			    " (with the other recipients of its route)" : "");
+			    " (a group of its route or recipient)" : "");
 			for (k = 0; k < ngrp; k++)
 				gm[k]->state[grp[k]] = D_RUNNING;
 		}

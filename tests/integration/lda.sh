@@ -268,4 +268,42 @@ none*) ok "peak RSS: skipped (no /usr/bin/time)" ;;
 	;;
 esac
 
+# -B: smtpd-lite's batches (inherited fds and offsets, a line per message)
+rm -f "$NEW"/*
+printf 'ENVELOPE\nSubject: b1\n\none\n' >"$T/b1"
+printf 'Subject: b2\r\n\r\ntwo\r\n' >"$T/b2"
+printf 'Delivered-To: alice@example.org\nSubject: b3\n\nloop\n' >"$T/b3"
+printf 'lda-batch 1\n3 9 0 q1_0 -\n4 0 0 q2_0 13:bob@sender.ex\n5 0 0 - -\n' >"$T/list"
+"$LDA" $C -d alice -a alice@example.org -f cmd@line.ex -B <"$T/list" \
+    3<"$T/b1" 4<"$T/b2" 5<"$T/b3" 2>"$T/err"
+rc=$?
+check "-B exits 0 with a line per message" [ "$rc.$(wc -l <"$T/err")" = 0.3 ]
+check "-B: two delivered (0 0, 1 0)" [ "$(grep -c '^[01] 0 $' "$T/err")" = 2 ]
+check "-B: the loop refused on its own (2 65)" grep -q '^2 65 message refused: mail loop' "$T/err"
+check "-B: two files in new/" [ "$(count "$NEW")" = 2 ]
+f1=$(ls "$NEW" | grep 'Kq1_0\.')
+f2=$(ls "$NEW" | grep 'Kq2_0\.')
+check "-B: the delivery ids are in the names" [ -n "$f1" -a -n "$f2" ]
+check "-B: read from the offset, -f of the command line kept" \
+    sh -c "head -1 '$NEW/$f1' | grep -qx 'Return-Path: <cmd@line.ex>' && ! grep -q ENVELOPE '$NEW/$f1'"
+check "-B: the message's own -f" grep -qx 'Return-Path: <bob@sender.ex>' "$NEW/$f2"
+check "-B: ,S=/,W= right" sw_ok "$NEW/$f2"
+printf 'lda-batch 1\n3 9 1 q1_0 -\n4 0 1 q9_0 -\n' >"$T/list"
+"$LDA" $C -d alice -B <"$T/list" 3<"$T/b1" 4<"$T/b2" 2>"$T/err"
+check "-B retry: the one already delivered is not made twice" \
+    grep -q '^0 0 already delivered' "$T/err"
+check "-B retry: the other is delivered" [ "$(count "$NEW")" = 3 ]
+rc=$(printf 'lda-batch 1\n7 0 0 - -\n' | lda_rc $C -d alice -B)
+check "-B: a list naming a closed fd fails whole with 75" [ "$rc" = 75 ]
+rc=$(printf 'garbage\n' | lda_rc $C -d alice -B)
+check "-B: not a list: 75, nothing delivered" [ "$rc.$(count "$NEW")" = 75.3 ]
+# DELIVERY_ID / DELIVERY_RETRY for single deliveries
+rc=$(printf 'Subject: s\n\nx\n' | DELIVERY_ID=qs_1 DELIVERY_RETRY=0 lda_rc $C -d alice)
+check "DELIVERY_ID: delivered with the id in the name" [ "$rc.$(ls "$NEW" | grep -c 'Kqs_1\.')" = 0.1 ]
+rc=$(printf 'Subject: s\n\nx\n' | DELIVERY_ID=qs_1 DELIVERY_RETRY=1 lda_rc $C -d alice)
+check "DELIVERY_RETRY=1: found, exit 0, not delivered twice" [ "$rc.$(ls "$NEW" | grep -c 'Kqs_1\.')" = 0.1 ]
+rc=$(printf 'Subject: s\n\nx\n' | DELIVERY_ID='../x' DELIVERY_RETRY=1 lda_rc $C -d alice)
+check "a DELIVERY_ID that is not a key is ignored (delivered, no key)" [ "$rc.$(count "$NEW")" = 0.5 ]
+rm -f "$NEW"/*
+
 finish

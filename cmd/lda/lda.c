@@ -498,6 +498,7 @@ struct scan {
 	size_t		 seen;
 	int		 done;
 	size_t		 llen;
+	int		 pending;	/* line is whole; a fold may follow */
 	char		 line[1024];
 };
 
@@ -553,6 +554,18 @@ scan(struct scan *sc, const char *p, size_t n)
 			sc->done = 1;
 			break;
 		}
+		if (sc->pending) {
+			sc->pending = 0;
+			if (p[i] == ' ' || p[i] == '\t') {
+				/* a folded field goes on (RFC 5322 2.2.3) */
+				if (sc->llen < sizeof(sc->line) - 1)
+					sc->line[sc->llen++] = ' ';
+				continue;
+			}
+			if (delivered_to_us(sc))
+				return 1;
+			sc->llen = 0;
+		}
 		if (p[i] != '\n') {
 			if (sc->llen < sizeof(sc->line) - 1)
 				sc->line[sc->llen++] = p[i];
@@ -562,11 +575,17 @@ scan(struct scan *sc, const char *p, size_t n)
 			sc->llen--;
 		if (sc->llen == 0)
 			sc->done = 1;	/* end of the header */
-		else if (delivered_to_us(sc))
-			return 1;
-		sc->llen = 0;
+		else
+			sc->pending = 1;
 	}
 	return 0;
+}
+
+/* At the end of the message: 1 when its last (header) line was a loop. */
+static int
+scan_end(struct scan *sc)
+{
+	return !sc->done && sc->pending && delivered_to_us(sc);
 }
 
 /* An mbox "From sender date" line at the top: skipped, its sender kept. */
@@ -697,6 +716,12 @@ copy_message(const struct settings *s, const char *maildir, const char *key,
 			goto temp;
 		if (n == 0)
 			break;
+	}
+	if (scan_end(&sc)) {
+		say(err, errlen, "message refused: mail loop "
+		    "(Delivered-To: ", sc.rcpt, " already present)");
+		maildir_tmp_abort(t);
+		return EX_DATAERR;
 	}
 	if (total == 0) {
 		say(err, errlen, "empty message refused", "", "");

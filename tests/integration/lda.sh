@@ -109,6 +109,15 @@ check "another recipient's Delivered-To is no loop (got $rc)" [ "$rc" = 0 ]
 printf 'Subject: x\n\nDelivered-To: alice@example.org\n' >"$T/body-dt.eml"
 rc=$(lda_rc $C -d alice -a alice@example.org <"$T/body-dt.eml")
 check "Delivered-To in the body is no loop (got $rc)" [ "$rc" = 0 ]
+printf 'Subject: x\r\nDelivered-To:\r\n\t<alice@example.org>\r\n\r\nx\r\n' >"$T/fold.eml"
+rc=$(lda_rc $C -d alice -a alice@example.org <"$T/fold.eml")
+check "a folded Delivered-To is a loop too (got $rc)" [ "$rc" = 65 ]
+printf 'Subject: x\nDelivered-To: alice@example.org\n' >"$T/last.eml"
+rc=$(lda_rc $C -d alice -a alice@example.org <"$T/last.eml")
+check "a Delivered-To on the last line, no body, is a loop (got $rc)" [ "$rc" = 65 ]
+printf 'Delivered-To: alice@example.org\n .invalid\nSubject: x\n\nx\n' >"$T/fold2.eml"
+rc=$(lda_rc $C -d alice -a alice@example.org <"$T/fold2.eml")
+check "a Delivered-To folded into another address is no loop (got $rc)" [ "$rc" = 0 ]
 rm -f "$NEW"/*
 
 # --- 67: unknown user -----------------------------------------------------

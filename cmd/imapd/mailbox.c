@@ -935,9 +935,11 @@ ul_compact(struct mailbox *mb)
 	memset(&ul, 0, sizeof(ul));
 	if ((lockfd = ul_lock(mb->path)) == -1)
 		return;
+	/* new/ first: a file only moves from new/ to cur/, so one renamed
+	   between the two listings is seen in the second */
 	if (ul_read(&ul, mb->path, NULL) == -1 || !ul.exists ||
-	    scan_dir(mb->path, "cur", 0, &ents, &nents, &cap, &arena, &t1) == -1 ||
-	    scan_dir(mb->path, "new", 1, &ents, &nents, &cap, &arena, &t2) == -1)
+	    scan_dir(mb->path, "new", 1, &ents, &nents, &cap, &arena, &t2) == -1 ||
+	    scan_dir(mb->path, "cur", 0, &ents, &nents, &cap, &arena, &t1) == -1)
 		goto done;
 	nkeys = nents + mb->n;
 	sk.k = calloc(nkeys + 1, sizeof(*sk.k));
@@ -1261,10 +1263,16 @@ sync_index(struct mailbox *mb, int select, const struct mbox_events *ev)
 
 	buf_init(&arena, 0);
 	map.slot = NULL;
-	if (scan_dir(mb->path, "cur", 0, &ents, &nents, &cap, &arena,
-	    &mb->cur_mtime) == -1 ||
-	    scan_dir(mb->path, "new", 1, &ents, &nents, &cap, &arena,
-	    &mb->new_mtime) == -1)
+	/*
+	 * new/ first: a file only moves from new/ to cur/ (another session,
+	 * a mail reader), so one moved between the two listings is seen in
+	 * cur/ or in both, never in neither (which would report an EXPUNGE
+	 * for a message still there). Seen in both, the cur/ name wins.
+	 */
+	if (scan_dir(mb->path, "new", 1, &ents, &nents, &cap, &arena,
+	    &mb->new_mtime) == -1 ||
+	    scan_dir(mb->path, "cur", 0, &ents, &nents, &cap, &arena,
+	    &mb->cur_mtime) == -1)
 		goto out;
 	for (i = 0; i < nents; i++)
 		ents[i].name = arena.data + (uintptr_t)ents[i].name;
@@ -1285,8 +1293,8 @@ sync_index(struct mailbox *mb, int select, const struct mbox_events *ev)
 			uint8_t fl;
 			uint32_t kw;
 
-			if (m->seen_scan)	/* in new/ and cur/ at once */
-				continue;
+			if (m->seen_scan && ents[i].newdir)
+				continue;	/* in new/ and cur/: cur/ wins */
 			m->seen_scan = 1;
 			if (strcmp(name_at(mb, m->name), ents[i].name) != 0 ||
 			    m->newdir != ents[i].newdir) {
@@ -1370,9 +1378,12 @@ sync_index(struct mailbox *mb, int select, const struct mbox_events *ev)
 					goto out;
 			}
 			qsort(mb->msgs + first, mb->n - first, sizeof(m), cmp_uid);
-			/* Duplicates (same base in new/ and cur/). */
+			/* Duplicates (same base in new/ and cur/): cur/ wins. */
 			for (i = first; i + 1 < mb->n; i++)
 				if (mb->msgs[i].uid == mb->msgs[i + 1].uid) {
+					if (mb->msgs[i].newdir &&
+					    !mb->msgs[i + 1].newdir)
+						mb->msgs[i] = mb->msgs[i + 1];
 					memmove(&mb->msgs[i + 1], &mb->msgs[i + 2],
 					    (mb->n - i - 2) * sizeof(m));
 					mb->n--;

@@ -405,34 +405,49 @@ next_connection(struct config *cf, struct session_ctx *ctx)
 	log_setverbose(c.verbose);
 }
 
+/*
+ * In any process the master forks: its own pid in the log lines, none of
+ * the master's listening sockets nor its signal pipe, and (but for the
+ * runner, which handles its own) the default signal actions.
+ */
+static void
+forked(struct config *cf, int default_signals)
+{
+	struct sigaction	 sa;
+	size_t			 i;
+
+	log_pid();
+	if (default_signals) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		sigaction(SIGCHLD, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+	}
+	for (i = 0; i < cf->nlisteners; i++)
+		if (cf->listeners[i].fd != -1)
+			close(cf->listeners[i].fd);
+	close(sigpipe[0]);
+	close(sigpipe[1]);
+	if (submit_l.fd != -1)
+		close(submit_l.fd);
+}
+
 /* In the child: forget the master's descriptors, drop, run the session. */
 static void __attribute__((noreturn))
 child_session(struct config *cf, struct session_ctx *ctx)
 {
-	struct sigaction	 sa;
 	char			 err[256];
 	size_t			 i;
 	long			 uses;
 
-	log_pid();
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	for (i = 0; i < cf->nlisteners; i++)
-		if (cf->listeners[i].fd != -1)
-			close(cf->listeners[i].fd);
+	forked(cf, 1);
 	for (i = 0; i < nkids; i++)
 		close(kids[i].ctl);
-	close(sigpipe[0]);
-	close(sigpipe[1]);
 	if (runner_fd != -1)
 		close(runner_fd);
 	if (cf->control_fd != -1)
 		close(cf->control_fd);
-	if (submit_l.fd != -1)
-		close(submit_l.fd);
 	/* no hash, no relay secret, no other session's password */
 	ctx->auth = ctx->l->auth != NULL;
 	forget_auth_requests();
@@ -451,7 +466,6 @@ static void
 spawn_runner(struct config *cf)
 {
 	int	 p[2];
-	size_t	 i;
 
 	if (pipe2(p, O_CLOEXEC) == -1)
 		fatal("pipe");
@@ -459,15 +473,8 @@ spawn_runner(struct config *cf)
 	case -1:
 		fatal("fork");
 	case 0:
-		log_pid();
+		forked(cf, 0);
 		close(p[1]);
-		for (i = 0; i < cf->nlisteners; i++)
-			if (cf->listeners[i].fd != -1)
-				close(cf->listeners[i].fd);
-		close(sigpipe[0]);
-		close(sigpipe[1]);
-		if (submit_l.fd != -1)
-			close(submit_l.fd);
 		/* it relays (keeps the secrets) but checks no password */
 		forget_auth_requests();
 		config_wipe_auth(cf);
@@ -729,23 +736,9 @@ auth_answer(struct child *k, unsigned int type)
 static void __attribute__((noreturn))
 checker_run(struct config *cf, struct table *t, struct authreq *a)
 {
-	struct sigaction	 sa;
-	size_t			 i;
-	int			 r;
+	int	 r;
 
-	log_pid();
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigaction(SIGCHLD, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	close(sigpipe[0]);
-	close(sigpipe[1]);
-	for (i = 0; i < cf->nlisteners; i++)
-		if (cf->listeners[i].fd != -1)
-			close(cf->listeners[i].fd);
-	if (submit_l.fd != -1)
-		close(submit_l.fd);
+	forked(cf, 1);
 	if (lock_fd != -1)
 		close(lock_fd);
 	r = passwd_check(t, a->user, a->pass, 0);

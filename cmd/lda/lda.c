@@ -749,6 +749,23 @@ key_ok(const char *k)
 	return i > 0;
 }
 
+/*
+ * 1 when a message with this delivery key is in the Maildir already; its
+ * directories are flushed first, since the attempt that put it there may
+ * have been cut before it flushed new/. 0 when absent, -1 with err.
+ */
+static int
+found(const char *maildir, const char *key, char *err, size_t errlen)
+{
+	int	r;
+
+	if ((r = maildir_find_key(maildir, key, err, errlen)) == 1 &&
+	    (maildir_sync_dir(maildir, "new", err, errlen) == -1 ||
+	    maildir_sync_dir(maildir, "cur", err, errlen) == -1))
+		return -1;
+	return r;
+}
+
 static void
 deliver(const struct opts *o, const struct settings *s, const char *maildir)
 {
@@ -763,8 +780,7 @@ deliver(const struct opts *o, const struct settings *s, const char *maildir)
 		key = NULL;
 	if (key != NULL && retry != NULL && strcmp(retry, "1") == 0) {
 		/* an earlier attempt may have completed: not twice */
-		if ((r = maildir_find_key(maildir, key, err, sizeof(err))) ==
-		    -1)
+		if ((r = found(maildir, key, err, sizeof(err))) == -1)
 			fatal(EX_TEMPFAIL, "%s", err);
 		if (r == 1)
 			exit(0);
@@ -919,7 +935,7 @@ batch(const struct opts *o, const struct settings *s, const char *maildir)
 	for (i = 0; i < n; i++) {
 		t[i].fd = -1;
 		if (it[i].retry && it[i].key != NULL) {
-			r = maildir_find_key(maildir, it[i].key, it[i].err,
+			r = found(maildir, it[i].key, it[i].err,
 			    sizeof(it[i].err));
 			if (r != 0) {
 				/* 1: done before a crash; -1: try later */

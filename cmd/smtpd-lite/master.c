@@ -340,6 +340,26 @@ forget_auth_requests(void)
 	}
 }
 
+/* A ctl_conn frame and the one descriptor that goes with it. */
+union fdmsg {
+	struct cmsghdr	 h;
+	char		 buf[CMSG_SPACE(sizeof(int))];
+};
+
+static void
+fdmsg_init(struct msghdr *mh, struct iovec *iov, struct ctl_conn *c,
+    union fdmsg *cm)
+{
+	memset(mh, 0, sizeof(*mh));
+	memset(cm, 0, sizeof(*cm));
+	iov->iov_base = c;
+	iov->iov_len = sizeof(*c);
+	mh->msg_iov = iov;
+	mh->msg_iovlen = 1;
+	mh->msg_control = cm->buf;
+	mh->msg_controllen = sizeof(cm->buf);
+}
+
 /*
  * In a session process whose connection ended: tells the master it is
  * idle and waits for the next connection (its socket comes with it), or
@@ -353,10 +373,7 @@ next_connection(struct config *cf, struct session_ctx *ctx)
 	struct msghdr		 mh;
 	struct iovec		 iov;
 	struct cmsghdr		*ch;
-	union {
-		struct cmsghdr	 h;
-		char		 buf[CMSG_SPACE(sizeof(int))];
-	}			 cm;
+	union fdmsg		 cm;
 	ssize_t			 n;
 	int			 fd;
 
@@ -365,14 +382,8 @@ next_connection(struct config *cf, struct session_ctx *ctx)
 	if (send(ctx->ctl, &f, sizeof(f), MSG_NOSIGNAL) != (ssize_t)sizeof(f))
 		_exit(0);
 	for (;;) {
-		memset(&mh, 0, sizeof(mh));
 		memset(&c, 0, sizeof(c));
-		iov.iov_base = &c;
-		iov.iov_len = sizeof(c);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
+		fdmsg_init(&mh, &iov, &c, &cm);
 		if ((n = recvmsg(ctx->ctl, &mh, MSG_CMSG_CLOEXEC)) == -1 &&
 		    errno == EINTR)
 			continue;
@@ -505,10 +516,7 @@ hand_over(struct config *cf, struct child *k, struct listener *l, int fd,
 	struct msghdr		 mh;
 	struct iovec		 iov;
 	struct cmsghdr		*ch;
-	union {
-		struct cmsghdr	 h;
-		char		 buf[CMSG_SPACE(sizeof(int))];
-	}			 cm;
+	union fdmsg		 cm;
 
 	memset(&c, 0, sizeof(c));
 	c.type = CTL_CONN;
@@ -519,14 +527,7 @@ hand_over(struct config *cf, struct child *k, struct listener *l, int fd,
 	c.auth = l->auth != NULL;
 	c.verbose = log_getverbose();
 	str_lcpy(c.client, addr, sizeof(c.client));
-	memset(&mh, 0, sizeof(mh));
-	memset(&cm, 0, sizeof(cm));
-	iov.iov_base = &c;
-	iov.iov_len = sizeof(c);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
+	fdmsg_init(&mh, &iov, &c, &cm);
 	ch = CMSG_FIRSTHDR(&mh);
 	ch->cmsg_level = SOL_SOCKET;
 	ch->cmsg_type = SCM_RIGHTS;
